@@ -1,0 +1,54 @@
+# smbsession: `make demo` shows real sessions of a private Samba; `make test` runs the tests.
+# Both install what is missing (Samba from the distribution, a virtualenv with the package)
+# and are fast the second time.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+APT_PACKAGES := samba smbclient tdb-tools iproute2 procps
+
+.PHONY: demo test bench lint system-deps venv clean
+
+demo: system-deps $(STAMP)
+	@conf=$$($(BIN)/smbsession lab start) && \
+	  $(BIN)/smbsession lab clients --seconds 300 && \
+	  echo "+ Get-SmbSession -SmbConf $$conf" && \
+	  $(BIN)/Get-SmbSession -SmbConf "$$conf"
+
+test: system-deps $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: system-deps $(STAMP)
+	$(BIN)/python benchmarks/bench_sessions.py $(BENCH_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+
+# Samba and the tools the tests use, from Debian/Ubuntu packages (needs root).
+system-deps:
+	@missing=""; \
+	for cmd in smbd:samba smbclient:smbclient tdbdump:tdb-tools ss:iproute2 pgrep:procps; do \
+	  command -v $${cmd%%:*} >/dev/null 2>&1 || [ -x /usr/sbin/$${cmd%%:*} ] || missing="$$missing $${cmd##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "run as root (or: sudo apt-get install$$missing)"; exit 1; fi; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  if command -v systemctl >/dev/null 2>&1; then systemctl disable --now smbd nmbd >/dev/null 2>&1 || true; fi; \
+	fi
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV) || { apt-get install -y -qq python3-venv >/dev/null && $(PYTHON) -m venv $(VENV); }
+
+$(STAMP): pyproject.toml $(VENV)/bin/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test,dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+clean:
+	-$(BIN)/smbsession lab stop
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -1,0 +1,115 @@
+"""smbsession: Get-SmbSession for Samba.
+
+Lists the SMB sessions of a Samba server the way Windows' ``Get-SmbSession`` does::
+
+    >>> import smbsession
+    >>> for s in smbsession.get_smb_session(client_user_name=["LAB\\\\alice"]):
+    ...     print(s.session_id, s.client_computer_name, s.dialect, s.num_opens)
+
+Reading a real server's state needs root, as ``smbstatus`` does.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
+
+from .errors import (
+    AccessDenied,
+    ConfigNotFound,
+    ParameterError,
+    SambaNotInstalled,
+    SambaNotRunning,
+    SmbSessionError,
+    SourceError,
+)
+from .model import SmbSession, SourceResult
+from .query import SessionQuery
+
+__all__ = [
+    "AccessDenied",
+    "ConfigNotFound",
+    "ParameterError",
+    "SambaNotInstalled",
+    "SambaNotRunning",
+    "SessionQuery",
+    "SmbSession",
+    "SmbSessionError",
+    "SmbSessionWarning",
+    "SourceError",
+    "SourceResult",
+    "get_smb_session",
+    "read_sessions",
+]
+
+__version__ = "0.1.0"
+
+#: Data sources for a local Samba server.
+SOURCES: tuple[str, ...] = ("auto", "smbstatus")
+
+
+class SmbSessionWarning(UserWarning):
+    """Something was skipped while reading (a record, a fact); the rest was delivered."""
+
+
+def _tuple(values: Iterable[object] | object | None) -> tuple:
+    if values is None:
+        return ()
+    if isinstance(values, (str, int)):
+        return (values,)
+    return tuple(values)  # type: ignore[arg-type]
+
+
+def read_sessions(smb_conf: str | None = None, source: str = "auto") -> SourceResult:
+    """Read every session of the local Samba server, unfiltered, with the source's warnings.
+
+    ``smb_conf`` names the server's smb.conf (default: ``$SMB_CONF_PATH``, else Samba's
+    compiled-in path). ``source`` is ``"auto"`` (the best source this server allows) or
+    ``"smbstatus"`` (Samba's ``smbstatus --json``).
+
+    Raises :class:`ConfigNotFound`, :class:`SambaNotRunning`, :class:`AccessDenied`,
+    :class:`SambaNotInstalled` or :class:`SourceError` when nothing can be read.
+    """
+    if source not in SOURCES:
+        raise ParameterError(
+            f"-Source: '{source}' is not a source; use one of: {', '.join(SOURCES)}."
+        )
+    from .samba import config as samba_config
+    from .samba import server, smbstatus
+
+    config = samba_config.load_config(smb_conf)
+    server.check_readable(config)
+    return smbstatus.read_sessions(config)
+
+
+def get_smb_session(
+    session_id: Iterable[int] | int | None = None,
+    client_computer_name: Iterable[str] | str | None = None,
+    client_user_name: Iterable[str] | str | None = None,
+    scope_name: Iterable[str] | str | None = None,
+    cluster_node_name: Iterable[str] | str | None = None,
+    include_hidden: bool = False,
+    smb_instance: str | None = None,
+    smb_conf: str | None = None,
+    source: str = "auto",
+) -> list[SmbSession]:
+    """Return the SMB sessions of the local Samba server, like ``Get-SmbSession``.
+
+    Each filter takes one value or several; a session is returned when it matches any
+    value of every filter given (exact matches, see :class:`SessionQuery`). Sessions are
+    ordered by SessionId. Records the source had to skip are reported as
+    :class:`SmbSessionWarning` warnings; the good ones are still returned.
+    """
+    query = SessionQuery(
+        session_id=_tuple(session_id),
+        client_computer_name=_tuple(client_computer_name),
+        client_user_name=_tuple(client_user_name),
+        scope_name=_tuple(scope_name),
+        cluster_node_name=_tuple(cluster_node_name),
+        include_hidden=include_hidden,
+        smb_instance=smb_instance,
+    )
+    result = read_sessions(smb_conf, source)
+    for message in result.warnings:
+        warnings.warn(message, SmbSessionWarning, stacklevel=2)
+    return query.select(result.sessions)

@@ -1,0 +1,422 @@
+"""A private Samba server on loopback, for demos and tests.
+
+``Lab(directory).start()`` writes an smb.conf whose every state directory lives under
+``directory``, creates the lab users (Unix accounts without a login shell, each with a
+random Samba password kept in ``lab.json``, mode 0600), maps root to
+BUILTIN\\Administrators, starts ``smbd`` on a free loopback port and waits until it
+accepts connections. ``stop()`` ends exactly that smbd (by its pid file). Nothing outside
+``directory`` is touched except the Unix accounts. Starting needs root, as smbd does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import SambaNotInstalled, SmbSessionError
+
+#: The lab's Unix/Samba users (no login shell, no Unix password).
+LAB_USERS: tuple[str, ...] = ("labalice", "labbob", "labcarol")
+#: The lab server's NetBIOS name and workgroup: users show as ``LABSRV\\labalice``.
+NETBIOS_NAME = "LABSRV"
+WORKGROUP = "LAB"
+SHARE = "share"
+
+_SUBDIRS = ("lock", "state", "cache", "pid", "private", "ncalrpc", "log", "share")
+_START_TIMEOUT = 30.0
+
+
+class LabError(SmbSessionError):
+    """The lab could not be set up, started or stopped (the message says why)."""
+
+
+def default_lab_dir() -> Path:
+    """Return the lab's default directory, in the user's state directory:
+    ``$XDG_STATE_HOME/smbsession/lab`` when XDG_STATE_HOME is set, else for root (who
+    runs the lab) ``/var/lib/smbsession/lab``, else ``~/.local/state/smbsession/lab``.
+
+    The lab users must be able to reach the share inside it, so root's home (mode 0700)
+    is not used."""
+    if os.environ.get("XDG_STATE_HOME"):
+        return Path(os.environ["XDG_STATE_HOME"]) / "smbsession" / "lab"
+    if os.geteuid() == 0:
+        return Path("/var/lib/smbsession/lab")
+    return Path.home() / ".local" / "state" / "smbsession" / "lab"
+
+
+def _closed_ancestor(path: Path) -> Path | None:
+    """Return the first ancestor of ``path`` that other users cannot enter, if any."""
+    for parent in reversed(path.parents):
+        try:
+            if not parent.stat().st_mode & 0o001:
+                return parent
+        except OSError:
+            return parent
+    return None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a TCP port on ``host`` that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def ipv6_loopback_available() -> bool:
+    """Return True when this machine can listen on ``::1``."""
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def samba_program(name: str) -> str:
+    """Return the path of a Samba program, or raise :class:`SambaNotInstalled` saying
+    which distribution package provides it."""
+    path = shutil.which(name) or next(
+        (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.path.exists(p)), None
+    )
+    if path is None:
+        package = "smbclient" if name == "smbclient" else "samba"
+        raise SambaNotInstalled(
+            f"'{name}' is not installed. Install Samba from your distribution: "
+            f"Debian/Ubuntu 'apt-get install {package}', Fedora/RHEL 'dnf install samba"
+            f"{'-client' if package == 'smbclient' else ''}'."
+        )
+    return path
+
+
+@dataclass(frozen=True)
+class LabUser:
+    """A lab account: its name and its Samba password (never put on a command line)."""
+
+    name: str
+    password: str
+
+    def auth_file(self, lab: Lab) -> Path:
+        """Return an smbclient authentication file for this user (mode 0600)."""
+        path = lab.directory / "private" / f"{self.name}.auth"
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(f"username = {self.name}\npassword = {self.password}\n")
+                fh.write(f"domain = {WORKGROUP}\n")
+        return path
+
+
+class Lab:
+    """One private Samba instance living in ``directory``."""
+
+    def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
+        self.directory = Path(directory) if directory else default_lab_dir()
+        self.directory = self.directory.absolute()
+
+    @property
+    def conf_path(self) -> Path:
+        """The lab's smb.conf."""
+        return self.directory / "smb.conf"
+
+    @property
+    def state_path(self) -> Path:
+        return self.directory / "lab.json"
+
+    @property
+    def share_path(self) -> Path:
+        """The directory served as ``\\\\127.0.0.1\\share``."""
+        return self.directory / "share"
+
+    def _state(self) -> dict:
+        try:
+            return json.loads(self.state_path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    @property
+    def port(self) -> int | None:
+        """The lab's SMB port, or None before the first start."""
+        port = self._state().get("port")
+        return int(port) if port else None
+
+    @property
+    def ipv6(self) -> bool:
+        """Whether the lab also listens on ``::1``."""
+        return bool(self._state().get("ipv6"))
+
+    def users(self) -> list[LabUser]:
+        """The lab users with their passwords (read from ``lab.json``)."""
+        return [LabUser(n, p) for n, p in self._state().get("users", {}).items()]
+
+    def user(self, name: str) -> LabUser:
+        """The lab user called ``name``."""
+        for u in self.users():
+            if u.name == name:
+                return u
+        raise LabError(f"the lab has no user '{name}'")
+
+    def pid(self) -> int | None:
+        """The pid of the lab's running smbd, or None."""
+        try:
+            pid = int((self.directory / "pid" / "smbd.pid").read_text().strip() or 0)
+        except (OSError, ValueError):
+            return None
+        if pid <= 0 or not os.path.exists(f"/proc/{pid}"):
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return None
+        return pid if any(b"smbd" in part for part in cmdline[:1]) else None
+
+    def running(self) -> bool:
+        """True while the lab's smbd runs."""
+        return self.pid() is not None
+
+    # -- set-up ---------------------------------------------------------------------
+
+    def _write_state(self, state: dict) -> None:
+        fd = os.open(self.state_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(state, fh, indent=1)
+
+    def _write_config(self, port: int, ipv6: bool) -> None:
+        d = self.directory
+        interfaces = "127.0.0.1 ::1" if ipv6 else "127.0.0.1"
+        text = f"""# smbsession lab: a private Samba on loopback, written by 'smbsession lab start'.
+[global]
+  netbios name = {NETBIOS_NAME}
+  workgroup = {WORKGROUP}
+  server string = smbsession lab
+  server role = standalone server
+  interfaces = {interfaces}
+  bind interfaces only = yes
+  smb ports = {port}
+  disable netbios = yes
+  lock directory = {d}/lock
+  state directory = {d}/state
+  cache directory = {d}/cache
+  pid directory = {d}/pid
+  private dir = {d}/private
+  ncalrpc dir = {d}/ncalrpc
+  log file = {d}/log/log.%m
+  max log size = 1000
+  log level = 1
+  passdb backend = tdbsam:{d}/private/passdb.tdb
+  server min protocol = NT1
+  client min protocol = NT1
+  ntlm auth = yes
+  map to guest = never
+  restrict anonymous = 0
+  load printers = no
+  printing = bsd
+  printcap name = /dev/null
+  disable spoolss = yes
+  deadtime = 0
+
+[{SHARE}]
+  path = {d}/share
+  read only = no
+  guest ok = no
+"""
+        self.conf_path.write_text(text)
+
+    def _ensure_users(self, state: dict) -> None:
+        smbpasswd = samba_program("smbpasswd")
+        users = state.setdefault("users", {})
+        for name in LAB_USERS:
+            if subprocess.run(["id", "-u", name], capture_output=True, check=False).returncode:
+                nologin = next(
+                    (p for p in ("/usr/sbin/nologin", "/sbin/nologin") if os.path.exists(p)),
+                    "/bin/false",
+                )
+                made = subprocess.run(
+                    ["useradd", "--no-create-home", "--shell", nologin, name],
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                if made.returncode not in (0, 9):
+                    raise LabError(f"cannot create the lab user {name}: {made.stderr.strip()}")
+            users.setdefault(name, secrets.token_urlsafe(12))
+        users.setdefault("root", secrets.token_urlsafe(12))
+        for name, password in users.items():
+            added = subprocess.run(
+                [smbpasswd, "-c", str(self.conf_path), "-s", "-a", name],
+                input=f"{password}\n{password}\n",
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if added.returncode:
+                raise LabError(f"smbpasswd could not add {name}: {added.stderr.strip()}")
+
+    def _ensure_groupmap(self) -> None:
+        net = samba_program("net")
+        listed = subprocess.run(
+            [net, "-s", str(self.conf_path), "groupmap", "list"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if "S-1-5-32-544" in listed.stdout:
+            return
+        subprocess.run(
+            [
+                net, "-s", str(self.conf_path), "groupmap", "add", "sid=S-1-5-32-544",
+                "unixgroup=root", "type=builtin", "ntgroup=Administrators",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    def start(self, port: int | None = None) -> Path:
+        """Set up (once) and start the lab; return the smb.conf path.
+
+        Reuses the port of an earlier start unless ``port`` is given or that port is now
+        taken. Starting a running lab does nothing. Raises :class:`LabError` or
+        :class:`SambaNotInstalled`.
+        """
+        smbd = samba_program("smbd")
+        if self.running():
+            return self.conf_path
+        if os.geteuid() != 0:
+            raise LabError("the lab runs smbd and creates Unix accounts: run it as root (sudo).")
+        for sub in _SUBDIRS:
+            (self.directory / sub).mkdir(parents=True, exist_ok=True)
+        closed = _closed_ancestor(self.share_path)
+        if closed is not None:
+            raise LabError(
+                f"the lab users cannot reach {self.share_path}: {closed} is closed to other "
+                "users. Choose a lab directory they can enter (--dir /var/lib/smbsession/lab)."
+            )
+        os.chmod(self.directory, 0o755)
+        os.chmod(self.directory / "private", 0o700)
+        os.chmod(self.share_path, 0o1777)
+        state = self._state()
+        port = port or state.get("port")
+        if not port or not _port_free(int(port)):
+            port = free_port()
+        ipv6 = ipv6_loopback_available()
+        state.update(port=int(port), ipv6=ipv6)
+        self._write_config(int(port), ipv6)
+        self._ensure_users(state)
+        self._write_state(state)
+        self._ensure_groupmap()
+        started = subprocess.run(
+            [smbd, "-D", "-s", str(self.conf_path)], capture_output=True, text=True, check=False
+        )
+        if started.returncode:
+            raise LabError(f"smbd did not start: {started.stderr.strip() or started.returncode}")
+        deadline = time.monotonic() + _START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.running() and _accepts("127.0.0.1", int(port)):
+                return self.conf_path
+            time.sleep(0.05)
+        log = self.directory / "log" / "log.smbd"
+        raise LabError(f"smbd did not accept connections on port {port}; see {log}")
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Stop the lab's smbd and its sample clients; return True if one was running."""
+        self.stop_clients()
+        pid = self.pid()
+        if pid is None:
+            return False
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
+            if _is_zombie(pid):
+                break
+            time.sleep(0.05)
+        else:
+            if os.path.exists(f"/proc/{pid}"):
+                os.kill(pid, signal.SIGKILL)
+        return True
+
+    # -- sample clients -------------------------------------------------------------
+
+    @property
+    def clients_pid_path(self) -> Path:
+        return self.directory / "pid" / "clients.pid"
+
+    def start_clients(self, seconds: int = 300, wait: float = 30.0) -> int:
+        """Start the sample clients in the background for ``seconds``; return their pid.
+
+        Waits (at most ``wait`` seconds) until they have connected, so that a listing
+        right after this call sees their sessions.
+        """
+        if not self.running():
+            raise LabError("the lab is not running: start it with 'smbsession lab start'.")
+        self.stop_clients()
+        ready = self.directory / "pid" / "clients.ready"
+        ready.unlink(missing_ok=True)
+        log = open(self.directory / "log" / "clients.log", "ab")  # noqa: SIM115
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "smbsession.labclients", str(self.directory), str(seconds)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            env={**os.environ, "PYTHONPATH": _package_root()},
+        )
+        log.close()
+        self.clients_pid_path.write_text(str(proc.pid))
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and proc.poll() is None and not ready.exists():
+            time.sleep(0.1)
+        if not ready.exists():
+            raise LabError(
+                f"the sample clients did not connect; see {self.directory}/log/clients.log"
+            )
+        return proc.pid
+
+    def stop_clients(self) -> None:
+        """End the sample clients started by :meth:`start_clients`, if any."""
+        try:
+            pid = int(self.clients_pid_path.read_text().strip())
+        except (OSError, ValueError):
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGTERM)
+        self.clients_pid_path.unlink(missing_ok=True)
+
+
+def _package_root() -> str:
+    return str(Path(__file__).resolve().parent.parent)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _accepts(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False

@@ -1,0 +1,1 @@
+"""Samba backend: reads a local Samba server's state."""

@@ -1,0 +1,168 @@
+"""Which Samba server to read: the smb.conf, and the few settings we need from it.
+
+Samba's own parser (``lib/param``) is large; we need a handful of ``[global]`` settings, so
+this module reads the file the way Samba does for those: section headers, ``name = value``
+lines, ``#``/``;`` comments, backslash continuation, case- and space-insensitive names,
+and ``include =``. Directories not set in the file come from smbd's compiled-in defaults
+(``smbd -b``), asked only when needed.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import AccessDenied, ConfigNotFound
+
+#: Where Debian's and most distributions' Samba looks when nothing else is said.
+FALLBACK_CONFIGFILE = "/etc/samba/smb.conf"
+
+# Samba accepts several spellings of some parameters; we normalise to one.
+_SYNONYMS = {"lockdir": "lockdirectory"}
+
+_MAX_INCLUDE_DEPTH = 10
+
+
+@dataclass(frozen=True)
+class SambaConfig:
+    """The settings of one Samba server that smbsession uses.
+
+    ``path`` is the smb.conf that was read; ``lock_dir`` holds the session databases
+    (``smbXsrv_*.tdb``), ``msg.lock`` and ``msg.sock``; ``pid_dir`` holds ``smbd.pid``.
+    ``netbios_name`` is the name Windows-style user names use for local accounts.
+    """
+
+    path: str
+    lock_dir: str
+    pid_dir: str
+    netbios_name: str
+    workgroup: str
+    clustering: bool
+    smb_ports: tuple[int, ...]
+    winbind_separator: str
+
+
+def default_config_path() -> str:
+    """Return the smb.conf to use when none is named: ``$SMB_CONF_PATH``, else Samba's own."""
+    env = os.environ.get("SMB_CONF_PATH")
+    if env:
+        return env
+    return compiled_defaults().get("CONFIGFILE", FALLBACK_CONFIGFILE)
+
+
+@functools.lru_cache(maxsize=1)
+def compiled_defaults() -> dict[str, str]:
+    """Return smbd's compiled-in paths (``smbd -b``: LOCKDIR, PIDDIR, CONFIGFILE, ...).
+
+    Returns an empty dict when smbd is not installed or does not answer.
+    """
+    smbd = shutil.which("smbd") or next(
+        (p for p in ("/usr/sbin/smbd", "/usr/local/samba/sbin/smbd") if os.path.exists(p)), None
+    )
+    if smbd is None:
+        return {}
+    try:
+        out = subprocess.run(
+            [smbd, "-b"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    found: dict[str, str] = {}
+    for line in out.splitlines():
+        m = re.match(r"\s+([A-Z_]+):\s+(\S.*)$", line)
+        if m:
+            found.setdefault(m.group(1), m.group(2).strip())
+    return found
+
+
+def _norm(name: str) -> str:
+    key = "".join(name.lower().split())
+    return _SYNONYMS.get(key, key)
+
+
+def parse_globals(path: str | os.PathLike[str], _depth: int = 0) -> dict[str, str]:
+    """Return the ``[global]`` settings of an smb.conf as ``{normalised name: value}``.
+
+    Names are lower-cased with white space removed (``lock directory`` -> ``lockdirectory``).
+    Files named by ``include =`` inside ``[global]`` are read in place, as Samba does.
+    Raises :class:`ConfigNotFound` when the file cannot be read.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except PermissionError:
+        raise AccessDenied(
+            f"permission denied reading {path}: run the command with sudo."
+        ) from None
+    except OSError as exc:
+        raise ConfigNotFound(
+            f"-SmbConf: cannot read '{path}': {exc.strerror or exc}. "
+            "Name an existing smb.conf (for the lab: smbsession lab status)."
+        ) from None
+    values: dict[str, str] = {}
+    section = "global"
+    pending = ""
+    for raw in text.splitlines():
+        line = pending + raw.strip()
+        pending = ""
+        if line.endswith("\\"):
+            pending = line[:-1] + " "
+            continue
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("["):
+            section = line[1 : line.find("]") if "]" in line else None].strip().lower()
+            continue
+        if section != "global" or "=" not in line:
+            continue
+        name, value = line.split("=", 1)
+        key, value = _norm(name), value.strip()
+        if key == "include" and _depth < _MAX_INCLUDE_DEPTH:
+            target = value.replace("%m", "").strip()
+            if target and os.path.exists(target):
+                values.update(parse_globals(target, _depth + 1))
+            continue
+        values[key] = value
+    return values
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> SambaConfig:
+    """Read the smb.conf at ``path`` (default: :func:`default_config_path`).
+
+    Raises :class:`ConfigNotFound` (exit code 2) when the file does not exist.
+    """
+    conf_path = os.fspath(path) if path is not None else default_config_path()
+    try:
+        os.stat(conf_path)
+    except FileNotFoundError:
+        raise ConfigNotFound(
+            f"-SmbConf: the file '{conf_path}' does not exist. "
+            "Name the smb.conf of the Samba server to read."
+        ) from None
+    except PermissionError:
+        raise AccessDenied(
+            f"permission denied reading {conf_path}: Samba's configuration and state are "
+            "readable by root only. Run the command with sudo."
+        ) from None
+    g = parse_globals(conf_path)
+    needs_defaults = "lockdirectory" not in g or "piddirectory" not in g
+    defaults = compiled_defaults() if needs_defaults else {}
+    lock_dir = g.get("lockdirectory") or defaults.get("LOCKDIR", "/run/samba")
+    pid_dir = g.get("piddirectory") or defaults.get("PIDDIR", lock_dir)
+    netbios = g.get("netbiosname") or socket.gethostname().split(".")[0]
+    ports = tuple(int(p) for p in re.split(r"[\s,]+", g.get("smbports", "445 139")) if p.isdigit())
+    return SambaConfig(
+        path=os.path.abspath(conf_path),
+        lock_dir=lock_dir,
+        pid_dir=pid_dir,
+        netbios_name=netbios.upper()[:15],
+        workgroup=g.get("workgroup", "WORKGROUP").upper(),
+        clustering=g.get("clustering", "no").lower() in ("yes", "true", "1", "on"),
+        smb_ports=ports or (445, 139),
+        winbind_separator=(g.get("winbindseparator") or "\\")[:1],
+    )

@@ -1,0 +1,186 @@
+"""Shared fixtures: a real smbd on loopback (the lab), real SMB clients, the real CLI."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from smbsession.lab import SHARE, Lab
+
+SRC = str(Path(__file__).resolve().parent.parent / "src")
+
+
+def _samba_missing() -> str | None:
+    for prog in ("smbd", "smbclient", "smbstatus"):
+        if not any(os.path.exists(os.path.join(d, prog)) for d in ("/usr/sbin", "/usr/bin")):
+            return f"{prog} is not installed (make test installs it)"
+    if os.geteuid() != 0:
+        return "the lab needs root"
+    return None
+
+
+@contextlib.contextmanager
+def running_lab(name: str = "lab") -> Iterator[Lab]:
+    """Start a lab in a fresh directory the lab users can enter; stop and remove it after."""
+    reason = _samba_missing()
+    if reason:
+        pytest.fail(f"cannot start the test Samba server: {reason}")
+    base = Path(tempfile.mkdtemp(prefix=f"smbsession-{name}-", dir="/tmp"))
+    base.chmod(0o755)
+    instance = Lab(base)
+    try:
+        instance.start()
+        yield instance
+    finally:
+        instance.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    """A private smbd on a free loopback port, stopped at the end even on failure."""
+    with running_lab() as instance:
+        yield instance
+
+
+@dataclass
+class CliResult:
+    """What a command printed and how it exited."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> list[dict]:
+        return json.loads(self.stdout)
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, user: str | None = None,
+            stdin: str | None = None) -> CliResult:
+    """Run ``python -m smbsession ARGS`` (the real command line) and capture it.
+
+    ``user`` runs it as that Unix user (through setpriv), to test what non-root sees.
+    """
+    cmd = [sys.executable, "-m", "smbsession", *args]
+    if user is not None:
+        ids = subprocess.run(["id", "-u", user], capture_output=True, text=True, check=True)
+        gid = subprocess.run(["id", "-g", user], capture_output=True, text=True, check=True)
+        cmd = ["setpriv", f"--reuid={ids.stdout.strip()}", f"--regid={gid.stdout.strip()}",
+               "--clear-groups", *cmd]
+    full_env = {**os.environ, "PYTHONPATH": SRC, **(env or {})}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=120,
+                          input=stdin, check=False)
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def get_sessions(lab: Lab):
+    """Call Get-SmbSession -Format Json on the lab; return the parsed rows."""
+
+    def call(*args: str) -> list[dict]:
+        result = run_cli("get", "-SmbConf", str(lab.conf_path), "-Format", "Json", *args)
+        assert result.returncode == 0, result.stderr
+        return result.json()
+
+    return call
+
+
+@contextlib.contextmanager
+def smbprotocol_sessions(lab: Lab, users: list[str], dialect: int | None = None,
+                         host: str = "127.0.0.1", files: dict[str, list[str]] | None = None):
+    """Open one TCP connection with a session per user (smbprotocol); yield the sessions.
+
+    ``files`` maps a user to file names that session keeps open.
+    """
+    from smbprotocol.connection import Connection
+    from smbprotocol.open import (
+        CreateDisposition,
+        CreateOptions,
+        FilePipePrinterAccessMask,
+        ImpersonationLevel,
+        Open,
+        ShareAccess,
+    )
+    from smbprotocol.session import Session
+    from smbprotocol.tree import TreeConnect
+
+    conn = Connection(uuid.uuid4(), host, lab.port)
+    conn.connect(dialect)
+    sessions, handles = [], []
+    try:
+        for user in users:
+            session = Session(conn, user, lab.user(user).password, require_encryption=False)
+            session.connect()
+            sessions.append(session)
+            tree = TreeConnect(session, rf"\\{host}\{SHARE}")
+            tree.connect()
+            for name in (files or {}).get(user, []):
+                handle = Open(tree, name)
+                handle.create(
+                    ImpersonationLevel.Impersonation,
+                    FilePipePrinterAccessMask.GENERIC_READ
+                    | FilePipePrinterAccessMask.GENERIC_WRITE,
+                    0,
+                    ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE,
+                    CreateDisposition.FILE_OPEN_IF,
+                    CreateOptions.FILE_NON_DIRECTORY_FILE,
+                )
+                handles.append(handle)
+        yield sessions
+    finally:
+        try:
+            conn.disconnect(True)
+        except Exception as exc:
+            print(f"smbprotocol logoff failed ({exc!r}); closing the connection")
+            conn.disconnect(False)
+
+
+@contextlib.contextmanager
+def smbclient_session(lab: Lab, user: str, protocol: str = "SMB3_11",
+                      open_files: tuple[str, ...] = ()) -> Iterator[subprocess.Popen]:
+    """Hold an ``smbclient`` session (password from an auth file, never argv)."""
+    for name in open_files:
+        path = lab.share_path / name
+        path.touch(exist_ok=True)
+        path.chmod(0o666)
+    proc = subprocess.Popen(
+        ["smbclient", f"//127.0.0.1/{SHARE}", "-p", str(lab.port), "-s", str(lab.conf_path),
+         "-A", str(lab.user(user).auth_file(lab)), "-m", protocol],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+    )
+    assert proc.stdin is not None
+    for name in open_files:
+        proc.stdin.write(f"open {name}\n")
+    proc.stdin.flush()
+    try:
+        yield proc
+    finally:
+        with contextlib.suppress(OSError):
+            proc.stdin.write("quit\n")
+            proc.stdin.close()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def wait_for(predicate, timeout: float = 15.0, interval: float = 0.1):
+    """Poll ``predicate`` until it returns a truthy value; return that value (or the last)."""
+    deadline = time.monotonic() + timeout
+    value = predicate()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = predicate()
+    return value

@@ -1,0 +1,114 @@
+"""Pure functions of the command line: parameter binding and output formats."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from smbsession.cli.commands import GET_PARAMS
+from smbsession.cli.formats import format_csv, format_list, format_table, render
+from smbsession.cli.params import Binder
+from smbsession.errors import ParameterError
+from smbsession.model import TABLE_PROPERTIES, SmbSession
+
+
+def bind(*argv: str) -> dict:
+    return Binder("Get-SmbSession", GET_PARAMS).bind(list(argv))
+
+
+def test_names_are_case_insensitive_prefixes_and_gnu_spellings() -> None:
+    assert bind("-sessionid", "5") == {"session_id": [5]}
+    assert bind("-sess", "5") == {"session_id": [5]}
+    assert bind("--session-id", "5") == {"session_id": [5]}
+    assert bind("--client-user-name=LAB\\bob") == {"client_user_name": ["LAB\\bob"]}
+    assert bind("-SmbConf:/etc/x.conf") == {"smb_conf": "/etc/x.conf"}
+
+
+def test_positional_binding_follows_the_seed_order() -> None:
+    assert bind("7", "10.0.0.1", "LAB\\bob", "*", "node1") == {
+        "session_id": [7],
+        "client_computer_name": ["10.0.0.1"],
+        "client_user_name": ["LAB\\bob"],
+        "scope_name": ["*"],
+        "cluster_node_name": ["node1"],
+    }
+
+
+def test_arrays_with_and_without_spaces() -> None:
+    assert bind("-SessionId", "1,2,3") == {"session_id": [1, 2, 3]}
+    assert bind("-SessionId", "1,", "2,", "3") == {"session_id": [1, 2, 3]}
+
+
+def test_switches() -> None:
+    assert bind("-IncludeHidden") == {"include_hidden": True}
+    assert bind("-IncludeHidden:$false") == {"include_hidden": False}
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["-Cl", "x"], "ambiguous. Possible matches include: -ClientComputerName"),
+        (["-Bogus", "1"], "'Bogus'"),
+        (["-SessionId", "abc"], 'value "abc" to type "System.UInt64"'),
+        (["-SessionId", "18446744073709551616"], "larger than 18446744073709551615"),
+        (["-SmbInstance", "Nope"], "Default, CSV, SBL, SR"),
+        (["-Format", "xml"], "Table, List, Json, NDJson, Csv"),
+        (["-SessionId"], "Missing an argument for parameter 'SessionId'"),
+        (["1", "2", "3", "4", "5", "6"], "positional parameter cannot be found"),
+    ],
+)
+def test_bad_parameters_name_the_parameter_and_value(argv: list[str], needle: str) -> None:
+    with pytest.raises(ParameterError) as err:
+        bind(*argv)
+    assert needle in str(err.value)
+    assert err.value.exit_code == 2
+
+
+def test_enum_values_are_case_insensitive() -> None:
+    assert bind("-SmbInstance", "csv") == {"smb_instance": "CSV"}
+    assert bind("-f", "ndjson") == {"format": "NDJson"}
+
+
+SAMPLE = [
+    SmbSession(8813272891441, "192.168.101.13", "Contoso\\Contoso-HV1$", num_opens=1),
+    SmbSession(85899345929, "[fe80::c8c0:f65d:3bc6:7313]", "Contoso\\Contoso-FS1$", num_opens=0),
+]
+
+
+def test_table_reproduces_the_seed_rows() -> None:
+    rows = [s.to_dict(TABLE_PROPERTIES) for s in SAMPLE]
+    lines = format_table(rows, TABLE_PROPERTIES).splitlines()
+    # Rows of the seed's Example 1, character for character.
+    assert lines[2] == (
+        "8813272891441                 192.168.101.13                Contoso\\Contoso-HV1$"
+        "          1"
+    )
+    assert lines[3] == (
+        "85899345929                   [fe80::c8c0:f65d:3bc6:7313]   Contoso\\Contoso-FS1$"
+        "          0"
+    )
+
+
+def test_table_cuts_long_values_with_an_ellipsis() -> None:
+    long_user = "VERYLONGDOMAINNAME\\averyveryverylongaccount"
+    rows = [SmbSession(1, "10.0.0.1", long_user, num_opens=0).to_dict(TABLE_PROPERTIES)]
+    line = format_table(rows, TABLE_PROPERTIES).splitlines()[2]
+    assert line[60:89] == long_user[:28] + "…"
+    assert line[89] == " " and line[90:] == "0"
+
+
+def test_list_aligns_names_and_json_keeps_numbers() -> None:
+    row = SAMPLE[0].to_dict()
+    text = format_list([row])
+    assert "ClientComputerName : 192.168.101.13" in text
+    assert "SessionId          : 8813272891441" in text
+    data = json.loads(render("Json", [row], ()))
+    assert data[0]["SessionId"] == 8813272891441 and data[0]["SecondsIdle"] is None
+
+
+def test_csv_has_a_header_of_property_names() -> None:
+    rows = [s.to_dict() for s in SAMPLE]
+    text = format_csv(rows, tuple(rows[0]))
+    assert text.splitlines()[0].startswith("ClientComputerName,ClientUserName,")
+    assert "8813272891441" in text.splitlines()[1]
