@@ -17,9 +17,9 @@ from collections.abc import Iterable
 from .errors import (
     AccessDenied,
     ConfigNotFound,
-    ParameterError,
+    InvalidParameter,
     SambaNotInstalled,
-    SambaNotRunning,
+    ServerNotRunning,
     SmbSessionError,
     SourceError,
 )
@@ -29,9 +29,9 @@ from .query import SessionQuery
 __all__ = [
     "AccessDenied",
     "ConfigNotFound",
-    "ParameterError",
+    "InvalidParameter",
     "SambaNotInstalled",
-    "SambaNotRunning",
+    "ServerNotRunning",
     "SessionQuery",
     "SmbSession",
     "SmbSessionError",
@@ -67,11 +67,11 @@ def read_sessions(smb_conf: str | None = None, source: str = "auto") -> SourceRe
     compiled-in path). ``source`` is ``"auto"`` (the best source this server allows) or
     ``"smbstatus"`` (Samba's ``smbstatus --json``).
 
-    Raises :class:`ConfigNotFound`, :class:`SambaNotRunning`, :class:`AccessDenied`,
+    Raises :class:`ConfigNotFound`, :class:`ServerNotRunning`, :class:`AccessDenied`,
     :class:`SambaNotInstalled` or :class:`SourceError` when nothing can be read.
     """
     if source not in SOURCES:
-        raise ParameterError(
+        raise InvalidParameter(
             f"-Source: '{source}' is not a source; use one of: {', '.join(SOURCES)}."
         )
     from .samba import config as samba_config

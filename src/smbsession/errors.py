@@ -12,13 +12,13 @@ class SmbSessionError(Exception):
     exit_code: int = 1
 
 
-class ParameterError(SmbSessionError):
+class InvalidParameter(SmbSessionError):
     """A parameter was given a value it cannot take (names the parameter and the value)."""
 
     exit_code = 2
 
 
-class ConfigNotFound(ParameterError):
+class ConfigNotFound(InvalidParameter):
     """The smb.conf that was asked for does not exist or cannot be read."""
 
 
@@ -26,7 +26,7 @@ class SambaNotInstalled(SmbSessionError):
     """A Samba program this operation needs is not installed."""
 
 
-class SambaNotRunning(SmbSessionError):
+class ServerNotRunning(SmbSessionError):
     """No smbd is running for the chosen smb.conf."""
 
 

@@ -9,7 +9,7 @@ import pytest
 from smbsession.cli.commands import GET_PARAMS
 from smbsession.cli.formats import format_csv, format_list, format_table, render
 from smbsession.cli.params import Binder
-from smbsession.errors import ParameterError
+from smbsession.errors import InvalidParameter
 from smbsession.model import TABLE_PROPERTIES, SmbSession
 
 
@@ -59,7 +59,7 @@ def test_switches() -> None:
     ],
 )
 def test_bad_parameters_name_the_parameter_and_value(argv: list[str], needle: str) -> None:
-    with pytest.raises(ParameterError) as err:
+    with pytest.raises(InvalidParameter) as err:
         bind(*argv)
     assert needle in str(err.value)
     assert err.value.exit_code == 2

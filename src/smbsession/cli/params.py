@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ParameterError
+from ..errors import InvalidParameter
 
 UINT64_MAX = 2**64 - 1
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -73,10 +73,10 @@ _NUMBER = re.compile(r"^[+-]?\d+$")
 
 
 def convert(param: Param, text: str, command: str) -> Any:
-    """Convert one textual value to ``param``'s type, or raise :class:`ParameterError`."""
+    """Convert one textual value to ``param``'s type, or raise :class:`InvalidParameter`."""
 
-    def fail(reason: str) -> ParameterError:
-        return ParameterError(
+    def fail(reason: str) -> InvalidParameter:
+        return InvalidParameter(
             f"{command}: Cannot process argument transformation on parameter '{param.name}'. "
             f"Cannot convert value \"{text}\" to type \"{TYPE_NAMES[param.type]}\": {reason}"
         )
@@ -102,7 +102,7 @@ def convert(param: Param, text: str, command: str) -> Any:
         for choice in param.choices:
             if choice.lower() == value.lower():
                 return choice
-        raise ParameterError(
+        raise InvalidParameter(
             f"{command}: Cannot validate argument on parameter '{param.name}'. "
             f"The argument \"{text}\" does not belong to the set \"{','.join(param.choices)}\". "
             f"Supply one of: {', '.join(param.choices)}."
@@ -145,13 +145,13 @@ class Binder:
         if len(candidates) == 1:
             return next(p for p in self.params if p.name == candidates[0])
         if candidates:
-            raise ParameterError(
+            raise InvalidParameter(
                 f"{self.command}: Parameter cannot be processed because the parameter name "
                 f"'{name}' is ambiguous. Possible matches include: "
                 + " ".join(f"-{c}" for c in candidates)
                 + "."
             )
-        raise ParameterError(
+        raise InvalidParameter(
             f"{self.command}: A parameter cannot be found that matches parameter name "
             f"'{name}'. Run '{self.command} -Help' for the parameters."
         )
@@ -163,7 +163,7 @@ class Binder:
 
     def _store(self, bound: dict[str, Any], param: Param, values: list[str]) -> None:
         if param.key in bound:
-            raise ParameterError(
+            raise InvalidParameter(
                 f"{self.command}: Cannot bind parameter because parameter '{param.name}' "
                 "is specified more than once."
             )
@@ -173,7 +173,7 @@ class Binder:
     def _take_values(self, argv: list[str], i: int, param: Param) -> tuple[list[str], int]:
         """Collect the value(s) starting at argv[i]; return them and the next index."""
         if i >= len(argv):
-            raise ParameterError(
+            raise InvalidParameter(
                 f"{self.command}: Missing an argument for parameter '{param.name}'. "
                 f"Specify a parameter of type '{param.type_label()}' and try again."
             )
@@ -185,13 +185,13 @@ class Binder:
             i += 1
         for piece in _split_list(text) if param.array else [text]:
             if piece == "":
-                raise ParameterError(
+                raise InvalidParameter(
                     f"{self.command}: Cannot bind parameter '{param.name}': "
                     f"the list \"{text}\" has an empty element."
                 )
             parts.append(piece)
         if len(parts) > 1 and not param.array:
-            raise ParameterError(
+            raise InvalidParameter(
                 f"{self.command}: Cannot convert \"{text}\" for parameter '{param.name}': "
                 f"it takes one {param.type_label()}, not a list."
             )
@@ -222,7 +222,7 @@ class Binder:
             while positional and positional[0].key in bound:
                 positional.pop(0)
             if not positional:
-                raise ParameterError(
+                raise InvalidParameter(
                     f"{self.command}: A positional parameter cannot be found that accepts "
                     f"argument '{token}'."
                 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import glob
 import os
 
-from ..errors import AccessDenied, SambaNotRunning
+from ..errors import AccessDenied, ServerNotRunning
 from .config import SambaConfig
 
 #: The database that lists sessions; reading it needs root on a real server (mode 0600).
@@ -32,11 +32,11 @@ def smbd_pid(config: SambaConfig) -> int | None:
 def check_readable(config: SambaConfig) -> None:
     """Raise a clear error unless the server is running and its state is readable.
 
-    :class:`SambaNotRunning` when no smbd runs for this smb.conf (says how to start one);
+    :class:`ServerNotRunning` when no smbd runs for this smb.conf (says how to start one);
     :class:`AccessDenied` when the session database exists but is root-only.
     """
     if smbd_pid(config) is None:
-        raise SambaNotRunning(
+        raise ServerNotRunning(
             f"no smbd is running for {config.path} ({config.pid_dir} has no live smbd.pid). "
             f"Start it with 'smbd -s {config.path}' (or 'systemctl start smbd'), "
             "or start the lab with 'smbsession lab start'."
