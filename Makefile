@@ -6,9 +6,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-APT_PACKAGES := samba smbclient tdb-tools iproute2 procps
+# A second Samba release (Debian 13's 4.22) in a chroot, for the data-layer tests.
+CHROOT ?= /var/tmp/smbsession-trixie
+CHROOT_PACKAGES := samba,smbclient,python3-samba,python3-cffi-backend,tdb-tools
 
-.PHONY: demo test bench lint system-deps venv clean
+.PHONY: demo test bench lint system-deps samba-chroot venv clean
 
 demo: system-deps $(STAMP)
 	@conf=$$($(BIN)/smbsession lab start) && \
@@ -16,8 +18,8 @@ demo: system-deps $(STAMP)
 	  echo "+ Get-SmbSession -SmbConf $$conf" && \
 	  $(BIN)/Get-SmbSession -SmbConf "$$conf"
 
-test: system-deps $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: system-deps samba-chroot $(STAMP)
+	SMBSESSION_CHROOT=$(CHROOT) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: system-deps $(STAMP)
 	$(BIN)/python benchmarks/bench_sessions.py $(BENCH_ARGS)
@@ -39,6 +41,22 @@ system-deps:
 	  if command -v systemctl >/dev/null 2>&1; then systemctl disable --now smbd nmbd >/dev/null 2>&1 || true; fi; \
 	fi
 
+# Built once (about a minute), reused while it exists. If it cannot be built, the tests
+# of the second release are skipped and say why.
+samba-chroot:
+	@if [ ! -x $(CHROOT)/usr/sbin/smbd ]; then \
+	  command -v debootstrap >/dev/null 2>&1 || \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; \
+	  echo "building Samba 4.22 (Debian 13) in $(CHROOT) with debootstrap"; \
+	  rm -rf $(CHROOT).part; \
+	  if debootstrap --variant=minbase --include=$(CHROOT_PACKAGES) trixie $(CHROOT).part \
+	       >/tmp/smbsession-debootstrap.log 2>&1; then \
+	    mv $(CHROOT).part $(CHROOT); \
+	  else \
+	    echo "debootstrap failed (see /tmp/smbsession-debootstrap.log): 4.22 tests will skip"; \
+	  fi; \
+	fi
+
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV) || { apt-get install -y -qq python3-venv >/dev/null && $(PYTHON) -m venv $(VENV); }
 
@@ -52,3 +70,7 @@ venv: $(STAMP)
 clean:
 	-$(BIN)/smbsession lab stop
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
+	-umount $(CHROOT)/proc $(CHROOT)/dev 2>/dev/null
+	@if mountpoint -q $(CHROOT)/proc || mountpoint -q $(CHROOT)/dev; then \
+	  echo "$(CHROOT) still has mounts: not removed"; \
+	else rm -rf --one-file-system $(CHROOT); fi

@@ -31,15 +31,23 @@ def _samba_missing() -> str | None:
     return None
 
 
+#: Where `make test` puts a second Samba release (Debian 13's) with debootstrap.
+CHROOT = Path(os.environ.get("SMBSESSION_CHROOT", "/var/tmp/smbsession-trixie"))
+
+
 @contextlib.contextmanager
-def running_lab(name: str = "lab") -> Iterator[Lab]:
-    """Start a lab in a fresh directory the lab users can enter; stop and remove it after."""
+def running_lab(name: str = "lab", chroot: Path | None = None) -> Iterator[Lab]:
+    """Start a lab in a fresh directory the lab users can enter; stop and remove it after.
+
+    With ``chroot``, the lab runs the Samba release installed in that root directory.
+    """
     reason = _samba_missing()
     if reason:
         pytest.fail(f"cannot start the test Samba server: {reason}")
-    base = Path(tempfile.mkdtemp(prefix=f"smbsession-{name}-", dir="/tmp"))
+    parent = "/tmp" if chroot is None else str(chroot / "tmp")
+    base = Path(tempfile.mkdtemp(prefix=f"smbsession-{name}-", dir=parent))
     base.chmod(0o755)
-    instance = Lab(base)
+    instance = Lab(base, chroot=chroot)
     try:
         instance.start()
         yield instance
@@ -53,6 +61,21 @@ def lab() -> Iterator[Lab]:
     """A private smbd on a free loopback port, stopped at the end even on failure."""
     with running_lab() as instance:
         yield instance
+
+
+@pytest.fixture(scope="session")
+def lab_chroot() -> Iterator[Lab]:
+    """A private smbd of the Samba release in CHROOT (Debian 13: Samba 4.22)."""
+    if not (CHROOT / "usr/sbin/smbd").exists():
+        pytest.skip(f"no second Samba release at {CHROOT} (make test builds it with debootstrap)")
+    with running_lab("lab", chroot=CHROOT) as instance:
+        yield instance
+
+
+@pytest.fixture(params=["host", "chroot"], scope="session")
+def any_lab(request: pytest.FixtureRequest) -> Lab:
+    """Each Samba release in turn: the host's (4.17 on Debian 12), then the chroot's."""
+    return request.getfixturevalue("lab" if request.param == "host" else "lab_chroot")
 
 
 @dataclass

@@ -140,3 +140,15 @@ def test_get_smb_session_is_the_same_as_smbsession_get(lab: Lab) -> None:
     assert via_module.returncode == direct.returncode == 0
     assert via_module.stdout == direct.stdout
     assert str(bob.session_id) in direct.stdout
+
+
+def test_each_samba_release_lists_its_sessions(any_lab: Lab) -> None:
+    files = {"labbob": ["release-check.txt"]}
+    with smbprotocol_sessions(any_lab, ["labbob", "labcarol"], files=files) as (bob, carol):
+        out = run_cli("get", "-SmbConf", str(any_lab.conf_path), "-Format", "Json")
+    assert out.returncode == 0, out.stderr
+    rows = {r["SessionId"]: r for r in out.json()}
+    assert rows[bob.session_id]["ClientUserName"] == f"{NETBIOS_NAME}\\labbob"
+    assert rows[bob.session_id]["NumOpens"] == 1
+    assert rows[carol.session_id]["ClientUserName"] == f"{NETBIOS_NAME}\\labcarol"
+    assert rows[carol.session_id]["NumOpens"] == 0

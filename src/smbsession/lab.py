@@ -121,14 +121,72 @@ class LabUser:
 class Lab:
     """One private Samba instance living in ``directory``."""
 
-    def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
-        self.directory = Path(directory) if directory else default_lab_dir()
-        self.directory = self.directory.absolute()
+    def __init__(
+        self,
+        directory: str | os.PathLike[str] | None = None,
+        chroot: str | os.PathLike[str] | None = None,
+    ) -> None:
+        """``directory`` holds everything of this lab. With ``chroot``, the lab runs the
+        Samba installed in that root directory (for example another Samba release from
+        debootstrap); ``directory`` must then lie inside it."""
+        self.directory = (Path(directory) if directory else default_lab_dir()).absolute()
+        self.chroot = Path(chroot).absolute() if chroot else None
+        if self.chroot is not None and not self.directory.is_relative_to(self.chroot):
+            raise LabError(f"the lab directory {self.directory} is not inside {self.chroot}")
+
+    def _inside(self, path: Path) -> Path:
+        """``path`` as the lab's smbd sees it (inside its chroot)."""
+        if self.chroot is None:
+            return path
+        return Path("/") / path.relative_to(self.chroot)
+
+    def _program(self, name: str) -> list[str]:
+        if self.chroot is None:
+            return [samba_program(name)]
+        for where in ("usr/sbin", "usr/bin"):
+            if (self.chroot / where / name).exists():
+                return ["chroot", str(self.chroot), f"/{where}/{name}"]
+        raise SambaNotInstalled(f"'{name}' is not installed in {self.chroot}")
+
+    def _mount_chroot(self) -> None:
+        """Bind-mount /proc and /dev into the chroot (smbd needs both), once."""
+        assert self.chroot is not None
+        for name in ("proc", "dev"):
+            target = self.chroot / name
+            if not os.path.ismount(target):
+                target.mkdir(exist_ok=True)
+                done = subprocess.run(["mount", "--bind", f"/{name}", str(target)],
+                                      capture_output=True, text=True, check=False)
+                if done.returncode:
+                    raise LabError(f"cannot mount /{name} into {self.chroot}: {done.stderr}")
+
+    def _unmount_chroot(self) -> None:
+        """Undo :meth:`_mount_chroot` once no process runs inside the chroot any more."""
+        assert self.chroot is not None
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if os.readlink(entry / "root") == str(self.chroot):
+                        return
+                except OSError:
+                    continue
+        for name in ("dev", "proc"):
+            target = self.chroot / name
+            if os.path.ismount(target):
+                subprocess.run(["umount", str(target)], capture_output=True, check=False)
 
     @property
     def conf_path(self) -> Path:
-        """The lab's smb.conf."""
+        """The lab's smb.conf as this host sees it: give it to ``-SmbConf``."""
         return self.directory / "smb.conf"
+
+    @property
+    def server_conf_path(self) -> Path:
+        """The smb.conf the lab's smbd reads (another file only under a chroot, where
+        its paths are those inside the chroot)."""
+        if self.chroot is None:
+            return self.conf_path
+        return self.directory / "smb.server.conf"
 
     @property
     def state_path(self) -> Path:
@@ -193,7 +251,13 @@ class Lab:
             json.dump(state, fh, indent=1)
 
     def _write_config(self, port: int, ipv6: bool) -> None:
-        d = self.directory
+        self.conf_path.write_text(self._config_text(self.directory, port, ipv6))
+        if self.chroot is not None:
+            text = self._config_text(self._inside(self.directory), port, ipv6)
+            self.server_conf_path.write_text(text)
+
+    @staticmethod
+    def _config_text(d: Path, port: int, ipv6: bool) -> str:
         interfaces = "127.0.0.1 ::1" if ipv6 else "127.0.0.1"
         text = f"""# smbsession lab: a private Samba on loopback, written by 'smbsession lab start'.
 [global]
@@ -231,19 +295,22 @@ class Lab:
   read only = no
   guest ok = no
 """
-        self.conf_path.write_text(text)
+        return text
 
     def _ensure_users(self, state: dict) -> None:
-        smbpasswd = samba_program("smbpasswd")
+        smbpasswd = self._program("smbpasswd")
+        wrap = ["chroot", str(self.chroot)] if self.chroot else []
         users = state.setdefault("users", {})
         for name in LAB_USERS:
-            if subprocess.run(["id", "-u", name], capture_output=True, check=False).returncode:
+            exists = subprocess.run([*wrap, "id", "-u", name], capture_output=True, check=False)
+            if exists.returncode:
+                root = self.chroot or Path("/")
                 nologin = next(
-                    (p for p in ("/usr/sbin/nologin", "/sbin/nologin") if os.path.exists(p)),
+                    (p for p in ("/usr/sbin/nologin", "/sbin/nologin") if (root / p[1:]).exists()),
                     "/bin/false",
                 )
                 made = subprocess.run(
-                    ["useradd", "--no-create-home", "--shell", nologin, name],
+                    [*wrap, "useradd", "--no-create-home", "--shell", nologin, name],
                     capture_output=True,
                     text=True,
                     check=False,
@@ -254,7 +321,7 @@ class Lab:
         users.setdefault("root", secrets.token_urlsafe(12))
         for name, password in users.items():
             added = subprocess.run(
-                [smbpasswd, "-c", str(self.conf_path), "-s", "-a", name],
+                [*smbpasswd, "-c", str(self._inside(self.server_conf_path)), "-s", "-a", name],
                 input=f"{password}\n{password}\n",
                 capture_output=True,
                 text=True,
@@ -264,9 +331,9 @@ class Lab:
                 raise LabError(f"smbpasswd could not add {name}: {added.stderr.strip()}")
 
     def _ensure_groupmap(self) -> None:
-        net = samba_program("net")
+        net = [*self._program("net"), "-s", str(self._inside(self.server_conf_path))]
         listed = subprocess.run(
-            [net, "-s", str(self.conf_path), "groupmap", "list"],
+            [*net, "groupmap", "list"],
             capture_output=True,
             text=True,
             check=False,
@@ -275,7 +342,7 @@ class Lab:
             return
         subprocess.run(
             [
-                net, "-s", str(self.conf_path), "groupmap", "add", "sid=S-1-5-32-544",
+                *net, "groupmap", "add", "sid=S-1-5-32-544",
                 "unixgroup=root", "type=builtin", "ntgroup=Administrators",
             ],
             capture_output=True,
@@ -290,11 +357,13 @@ class Lab:
         taken. Starting a running lab does nothing. Raises :class:`LabError` or
         :class:`SambaNotInstalled`.
         """
-        smbd = samba_program("smbd")
+        smbd = self._program("smbd")
         if self.running():
             return self.conf_path
         if os.geteuid() != 0:
             raise LabError("the lab runs smbd and creates Unix accounts: run it as root (sudo).")
+        if self.chroot is not None:
+            self._mount_chroot()
         for sub in _SUBDIRS:
             (self.directory / sub).mkdir(parents=True, exist_ok=True)
         closed = _closed_ancestor(self.share_path)
@@ -317,7 +386,10 @@ class Lab:
         self._write_state(state)
         self._ensure_groupmap()
         started = subprocess.run(
-            [smbd, "-D", "-s", str(self.conf_path)], capture_output=True, text=True, check=False
+            [*smbd, "-D", "-s", str(self._inside(self.server_conf_path))],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if started.returncode:
             raise LabError(f"smbd did not start: {started.stderr.strip() or started.returncode}")
@@ -330,21 +402,21 @@ class Lab:
         raise LabError(f"smbd did not accept connections on port {port}; see {log}")
 
     def stop(self, timeout: float = 10.0) -> bool:
-        """Stop the lab's smbd and its sample clients; return True if one was running."""
+        """Stop the lab's smbd (with the processes of its group: per-client smbds and
+        helpers) and its sample clients; return True if the lab was running."""
         self.stop_clients()
         pid = self.pid()
-        if pid is None:
-            return False
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
-            if _is_zombie(pid):
-                break
-            time.sleep(0.05)
-        else:
-            if os.path.exists(f"/proc/{pid}"):
-                os.kill(pid, signal.SIGKILL)
-        return True
+        if pid is not None:
+            group = os.getpgid(pid) == pid
+            _signal(pid, signal.SIGTERM, group)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and _group_alive(pid, group):
+                time.sleep(0.05)
+            if _group_alive(pid, group):
+                _signal(pid, signal.SIGKILL, group)
+        if self.chroot is not None:
+            self._unmount_chroot()
+        return pid is not None
 
     # -- sample clients -------------------------------------------------------------
 
@@ -396,6 +468,30 @@ class Lab:
 
 def _package_root() -> str:
     return str(Path(__file__).resolve().parent.parent)
+
+
+def _signal(pid: int, signum: int, group: bool) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        if group:
+            os.killpg(pid, signum)
+        else:
+            os.kill(pid, signum)
+
+
+def _group_alive(pgid: int, group: bool) -> bool:
+    """True while process ``pgid`` (or, with ``group``, any process of its group) lives."""
+    if not group:
+        return os.path.exists(f"/proc/{pgid}") and not _is_zombie(pgid)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
 
 def _is_zombie(pid: int) -> bool:

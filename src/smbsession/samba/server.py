@@ -47,3 +47,46 @@ def check_readable(config: SambaConfig) -> None:
             f"permission denied reading {db}: Samba's session state is readable by root only. "
             "Run the command with sudo."
         )
+
+
+def foreign_root(pid: int) -> str | None:
+    """Return the root directory of process ``pid`` when it is not ours (a chroot or a
+    container sharing our pid namespace), else None."""
+    root = f"/proc/{pid}/root"
+    try:
+        theirs, ours = os.stat(root), os.stat("/")
+    except OSError:
+        return None
+    if (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino):
+        return None
+    return root
+
+
+def config_argument(pid: int) -> str | None:
+    """Return the smb.conf that process ``pid`` was started with (``-s``/``--configfile``),
+    as that process sees it, or None if it used its default."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            argv = [a.decode() for a in fh.read().split(b"\0")]
+    except (OSError, UnicodeDecodeError):
+        return None
+    for i, arg in enumerate(argv):
+        if arg in ("-s", "--configfile") and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--configfile="):
+            return arg.split("=", 1)[1]
+        if arg.startswith("-s") and len(arg) > 2:
+            return arg[2:]
+    return None
+
+
+def samba_command(config: SambaConfig, program: str) -> list[str]:
+    """Return the argv prefix that runs Samba tool ``program`` for the server of ``config``:
+    the host's tool, or, when that smbd runs in another root, the tool inside that root
+    with the smb.conf the smbd itself was started with."""
+    pid = smbd_pid(config)
+    root = foreign_root(pid) if pid else None
+    if root is None:
+        return [program, "-s", config.path]
+    conf = config_argument(pid) if pid else None
+    return ["chroot", root, program, *(["-s", conf] if conf else [])]

@@ -20,15 +20,18 @@ from ..errors import SambaNotInstalled, SourceError
 from ..model import SmbSession, SourceResult, samba_dialect_name
 from .config import SambaConfig
 from .names import client_address, user_name
+from .server import samba_command
 
 _TIMEOUT = 120
 
 
 def _run(config: SambaConfig, *flags: str) -> dict[str, Any]:
-    exe = shutil.which("smbstatus") or "/usr/bin/smbstatus"
+    cmd = samba_command(config, "smbstatus")
+    if cmd[0] == "smbstatus":
+        cmd[0] = shutil.which("smbstatus") or "/usr/bin/smbstatus"
     try:
         proc = subprocess.run(
-            [exe, "-s", config.path, "--json", *flags],
+            [*cmd, "--json", *flags],
             capture_output=True,
             text=True,
             timeout=_TIMEOUT,

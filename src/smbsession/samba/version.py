@@ -1,0 +1,83 @@
+"""Which Samba release wrote the databases: the version of the running smbd.
+
+The smbXsrv record layouts change between Samba releases, so the reader must know the
+release of the smbd that writes them. We ask that very binary (``/proc/<pid>/exe``,
+inside its own root when smbd runs in a chroot) for ``--version`` once, and remember the
+answer per binary (device, inode, mtime) in the user's cache directory, so that later
+listings spend no process start on it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+from .server import foreign_root
+
+_VERSION = re.compile(r"Version\s+(\d+\.\d+\.\d+\S*)")
+
+
+def _cache_path() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+    return Path(base) / "smbsession" / "smbd-versions.json"
+
+
+def _read_cache() -> dict[str, str]:
+    try:
+        data = json.loads(_cache_path().read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_cache(cache: dict[str, str]) -> None:
+    path = _cache_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cache))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a cache we cannot write only costs the next listing a process start
+
+
+def _ask(pid: int) -> str | None:
+    exe = os.readlink(f"/proc/{pid}/exe")
+    root = foreign_root(pid)
+    if root is None:
+        cmd = [exe, "--version"]
+    else:
+        # /proc/<pid>/exe names the binary as we see it; inside its root it is shorter.
+        prefix = os.readlink(root).rstrip("/")
+        inside = exe[len(prefix):] if prefix and exe.startswith(prefix + "/") else exe
+        cmd = ["chroot", root, inside, "--version"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=20, check=False).stdout
+    m = _VERSION.search(out)
+    return m.group(1) if m else None
+
+
+def smbd_version(pid: int) -> str | None:
+    """Return the Samba version of the running smbd ``pid`` (``"4.17.12-Debian"``).
+
+    Returns None when it cannot be told (the process is gone, or its binary does not
+    answer ``--version``).
+    """
+    try:
+        st = os.stat(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+    key = f"{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}"
+    cache = _read_cache()
+    if key in cache:
+        return cache[key]
+    try:
+        version = _ask(pid)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if version:
+        cache[key] = version
+        _write_cache(cache)
+    return version
