@@ -45,7 +45,7 @@ __all__ = [
 __version__ = "0.1.0"
 
 #: Data sources for a local Samba server.
-SOURCES: tuple[str, ...] = ("auto", "smbstatus")
+SOURCES: tuple[str, ...] = ("auto", "tdb", "smbstatus")
 
 
 class SmbSessionWarning(UserWarning):
@@ -64,8 +64,10 @@ def read_sessions(smb_conf: str | None = None, source: str = "auto") -> SourceRe
     """Read every session of the local Samba server, unfiltered, with the source's warnings.
 
     ``smb_conf`` names the server's smb.conf (default: ``$SMB_CONF_PATH``, else Samba's
-    compiled-in path). ``source`` is ``"auto"`` (the best source this server allows) or
-    ``"smbstatus"`` (Samba's ``smbstatus --json``).
+    compiled-in path). ``source`` is ``"tdb"`` (Samba's databases, read directly: every
+    property), ``"smbstatus"`` (Samba's ``smbstatus --json``: fewer properties, slower) or
+    ``"auto"``: the databases when the running Samba release's record layout is known,
+    else smbstatus, with a warning saying so.
 
     Raises :class:`ConfigNotFound`, :class:`ServerNotRunning`, :class:`AccessDenied`,
     :class:`SambaNotInstalled` or :class:`SourceError` when nothing can be read.
@@ -75,11 +77,28 @@ def read_sessions(smb_conf: str | None = None, source: str = "auto") -> SourceRe
             f"-Source: '{source}' is not a source; use one of: {', '.join(SOURCES)}."
         )
     from .samba import config as samba_config
-    from .samba import server, smbstatus
+    from .samba import server, smbstatus, smbxsrv, version
 
     config = samba_config.load_config(smb_conf)
     server.check_readable(config)
-    return smbstatus.read_sessions(config)
+    if source == "smbstatus":
+        return smbstatus.read_sessions(config)
+    pid = server.smbd_pid(config)
+    release = version.smbd_version(pid) if pid else None
+    layout = smbxsrv.layout_for_version(release)
+    if layout is None:
+        reason = (
+            f"Samba {release or '(version unknown)'} stores sessions in a layout this "
+            f"smbsession does not know (it knows {', '.join(smbxsrv.KNOWN_LAYOUTS)})"
+        )
+        if source == "tdb":
+            raise SourceError(f"-Source tdb: {reason}.")
+        result = smbstatus.read_sessions(config)
+        result.warnings.insert(0, f"{reason}; reading through smbstatus, with fewer properties")
+        return result
+    from .samba import direct
+
+    return direct.read_sessions(config, layout)
 
 
 def get_smb_session(

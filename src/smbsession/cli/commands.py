@@ -30,7 +30,8 @@ GET_PARAMS: tuple[Param, ...] = (
     Param("SmbConf", help="The smb.conf of the Samba server to read."),
     Param("Format", "enum", choices=FORMATS, help="Table (default), List, Json, NDJson, Csv."),
     Param("Json", "switch", help="Same as -Format Json."),
-    Param("Source", "enum", choices=("auto", "smbstatus"), help="Where to read sessions from."),
+    Param("Source", "enum", choices=("auto", "tdb", "smbstatus"),
+          help="Where to read sessions from: auto (default), tdb, smbstatus."),
     Param("Help", "switch", aliases=("?",), help="Show this help."),
 )
 

@@ -1,0 +1,226 @@
+"""Source: Samba's own databases, read directly (read-only, no locks).
+
+Reads ``smbXsrv_session_global.tdb`` (sessions and their channels),
+``smbXsrv_tcon_global.tdb`` (tree connects: the shares of each session) and
+``smbXsrv_open_global.tdb`` (open files) from the lock directory, keeps the records whose
+smbd is alive, and joins them with the kernel's view of each TCP connection (idle time).
+
+Where each property comes from:
+
+- SessionId: ``session_wire_id`` (the id the client sees on the wire; for SMB2+ it is the
+  global id).
+- ClientComputerName / TransportName: the first channel's remote / local address.
+- ClientUserName: ``domain_name\\account_name`` of the session's authentication.
+- Dialect: ``connection_dialect`` in Windows' spelling.
+- NumOpens: the session's open files. Before Samba 4.23 an open record names its smbd
+  and its owner's SID, not its session, so opens are counted per (smbd, user SID); when
+  one smbd holds several sessions of the same user, that count is shared and NumOpens is
+  unknown (None) for those sessions rather than guessed.
+- SecondsExists: now minus ``creation_time``.
+- SecondsIdle: the kernel's time since the client last sent data on the session's TCP
+  connection (``tcpi_last_data_recv``); sessions sharing a connection share it.
+- ScopeName ``*`` and ClusterNodeName empty unless clustered (then the node's PNN).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+
+from ..model import SmbSession, SourceResult, dialect_name
+from . import crypto
+from .config import SambaConfig
+from .liveness import Liveness
+from .names import client_address
+from .smbxsrv import Layout, NdrError, decode_open, decode_session, decode_tcon
+from .tdb import read_tdb
+
+SESSION_DB = "smbXsrv_session_global.tdb"
+TCON_DB = "smbXsrv_tcon_global.tdb"
+OPEN_DB = "smbXsrv_open_global.tdb"
+
+#: NTTIME of the Unix epoch, and NTTIME ticks per second.
+_NTTIME_EPOCH = 116444736000000000
+_NTTIME_PER_SECOND = 10_000_000
+#: SIDs of sessions hidden unless -IncludeHidden: anonymous logon.
+_ANONYMOUS_SID = "S-1-5-7"
+#: Samba's vnn of a non-clustered server.
+_NONCLUSTER_VNN = 0xFFFFFFFF
+
+
+def _unix_seconds(nttime: int) -> float | None:
+    if not nttime:
+        return None
+    return (nttime - _NTTIME_EPOCH) / _NTTIME_PER_SECOND
+
+
+def _decode_all(path: str, decode, layout: Layout, what: str, warnings: list[str]) -> list:
+    """Decode every record of one database; a record that does not decode is read again
+    once (smbd may have been rewriting it) before it is skipped and reported."""
+    if not os.path.exists(path):
+        return []
+    name = os.path.basename(path)
+    scan = read_tdb(path)
+    if scan.skipped:
+        warnings.append(
+            f"{name}: {scan.skipped} hash chain(s) could not be read completely, their "
+            f"records are missing ({'; '.join(scan.problems[:3])})"
+        )
+    out = []
+    failed: dict[bytes, str] = {}
+    for record in scan.records:
+        try:
+            out.append(decode(record.value, layout))
+        except NdrError as exc:
+            failed[record.key] = str(exc)
+    if failed:
+        for record in read_tdb(path).records:
+            if record.key in failed:
+                try:
+                    out.append(decode(record.value, layout))
+                    del failed[record.key]
+                except NdrError as exc:
+                    failed[record.key] = str(exc)
+    if failed:
+        warnings.append(
+            f"{name}: skipped {len(failed)} {what} record(s) that do not decode with the "
+            f"Samba {layout.name} layout (first: {next(iter(failed.values()))})"
+        )
+    return out
+
+
+def _idle_seconds(config: SambaConfig, pairs: set[tuple[str, str]],
+                  warnings: list[str]) -> dict[tuple[str, str], int]:
+    if not pairs:
+        return {}
+    from .. import netinfo
+
+    try:
+        conns = netinfo.tcp_connections(local_ports=config.smb_ports)
+    except netinfo.SockDiagError as exc:
+        warnings.append(f"SecondsIdle is unknown: cannot read the kernel's TCP information ({exc})")
+        return {}
+    idle: dict[tuple[str, str], int] = {}
+    for local, remote in pairs:
+        try:
+            key = (netinfo.normalize_address(local), netinfo.normalize_address(remote))
+        except ValueError:
+            continue
+        conn = conns.get(key)
+        if conn is not None and conn.last_data_recv_ms is not None:
+            idle[(local, remote)] = conn.last_data_recv_ms // 1000
+    return idle
+
+
+def _transport(local_address: str) -> str | None:
+    host = client_address(local_address)
+    if not host:
+        return None
+    port = local_address.rsplit(":", 1)[-1]
+    return f"tcp:{host}:{port}"
+
+
+def read_sessions(config: SambaConfig, layout: Layout, now: float | None = None) -> SourceResult:
+    """Return the live sessions of the server ``config`` describes, from its databases.
+
+    ``layout`` is the record layout of the Samba release that runs (see
+    :func:`smbsession.samba.smbxsrv.layout_for_version`). Records that are half-written or
+    damaged are skipped and reported in the result's warnings.
+    """
+    now = time.time() if now is None else now
+    warnings: list[str] = []
+    live = Liveness(config.lock_dir)
+    lock = config.lock_dir
+
+    sessions = []
+    for g in _decode_all(os.path.join(lock, SESSION_DB), decode_session, layout, "session",
+                         warnings):
+        if not g.channels:
+            continue
+        sid = g.channels[0].server_id
+        if live.alive(sid.pid, sid.unique_id):
+            sessions.append(g)
+
+    shares: dict[int, list[str]] = defaultdict(list)
+    for t in _decode_all(os.path.join(lock, TCON_DB), decode_tcon, layout, "tree connect",
+                         warnings):
+        if live.alive(t.server_id.pid, t.server_id.unique_id):
+            names = shares[t.session_global_id]
+            if t.share_name not in names:
+                names.append(t.share_name)
+
+    open_counts = _count_opens(
+        _decode_all(os.path.join(lock, OPEN_DB), decode_open, layout, "open", warnings), live
+    )
+    owners = Counter((g.channels[0].server_id.pid, g.user_sid) for g in sessions)
+    pairs = {(g.channels[0].local_address, g.channels[0].remote_address) for g in sessions}
+    idle = _idle_seconds(config, pairs, warnings)
+
+    out = []
+    for g in sessions:
+        ch = g.channels[0]
+        created = _unix_seconds(g.creation_time)
+        num_opens: int | None
+        if g.session_global_id in open_counts.by_session:
+            num_opens = open_counts.by_session[g.session_global_id]
+        elif open_counts.by_session_known:
+            num_opens = 0
+        elif owners[(ch.server_id.pid, g.user_sid)] == 1:
+            num_opens = open_counts.by_owner.get((ch.server_id.pid, g.user_sid), 0)
+        else:
+            num_opens = None
+        enc_cipher, enc_degree = crypto.encryption(g.encryption_flags, ch.encryption_cipher)
+        sig_cipher, sig_degree = crypto.signing(g.signing_flags, ch.signing_algo)
+        address = client_address(ch.remote_address)
+        authenticated = g.account_name is not None
+        user = f"{g.domain_name}\\{g.account_name}" if authenticated else ""
+        vnn = ch.server_id.vnn
+        out.append(
+            SmbSession(
+                session_id=g.session_global_id,
+                client_computer_name=address,
+                client_user_name=user,
+                cluster_node_name=str(vnn) if config.clustering and vnn != _NONCLUSTER_VNN
+                else "",
+                dialect=dialect_name(g.connection_dialect),
+                num_opens=num_opens,
+                scope_name="*",
+                seconds_exists=None if created is None else max(0, int(now - created)),
+                seconds_idle=idle.get((ch.local_address, ch.remote_address)),
+                transport_name=_transport(ch.local_address),
+                client_netbios_name=ch.remote_name if ch.remote_name not in ("", address)
+                else None,
+                client_guid=g.client_guid,
+                encryption_cipher=enc_cipher,
+                encryption_degree=enc_degree,
+                signing_cipher=sig_cipher,
+                signing_degree=sig_degree,
+                shares=tuple(shares.get(g.session_global_id, ())),
+                smbd_pid=ch.server_id.pid,
+                hidden=not authenticated or g.user_sid == _ANONYMOUS_SID,
+            )
+        )
+    out.sort(key=lambda s: s.session_id)
+    return SourceResult(sessions=out, warnings=warnings, source=f"tdb (Samba {layout.name} layout)")
+
+
+class _OpenCounts:
+    def __init__(self) -> None:
+        self.by_session: Counter[int] = Counter()
+        self.by_owner: Counter[tuple[int, str]] = Counter()
+        self.by_session_known = False
+
+
+def _count_opens(opens: Iterable, live: Liveness) -> _OpenCounts:
+    counts = _OpenCounts()
+    for o in opens:
+        if not live.alive(o.server_id.pid, o.server_id.unique_id):
+            continue
+        session = getattr(o, "session_global_id", None)
+        if session is not None:
+            counts.by_session_known = True
+            counts.by_session[session] += 1
+        counts.by_owner[(o.server_id.pid, o.open_owner)] += 1
+    return counts
