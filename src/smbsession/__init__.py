@@ -77,11 +77,13 @@ def read_sessions(smb_conf: str | None = None, source: str = "auto") -> SourceRe
             f"-Source: '{source}' is not a source; use one of: {', '.join(SOURCES)}."
         )
     from .samba import config as samba_config
-    from .samba import server, smbstatus, smbxsrv, version
+    from .samba import server, smbxsrv, version
 
     config = samba_config.load_config(smb_conf)
     server.check_readable(config)
     if source == "smbstatus":
+        from .samba import smbstatus
+
         return smbstatus.read_sessions(config)
     pid = server.smbd_pid(config)
     release = version.smbd_version(pid) if pid else None
@@ -93,6 +95,8 @@ def read_sessions(smb_conf: str | None = None, source: str = "auto") -> SourceRe
         )
         if source == "tdb":
             raise SourceError(f"-Source tdb: {reason}.")
+        from .samba import smbstatus
+
         result = smbstatus.read_sessions(config)
         result.warnings.insert(0, f"{reason}; reading through smbstatus, with fewer properties")
         return result

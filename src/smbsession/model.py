@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
 
 #: MSFT_SmbSession's properties, in the order Windows lists them (seed, Example 5).
 MSFT_PROPERTIES: tuple[str, ...] = (
@@ -123,20 +122,26 @@ class SmbSession:
     smbd_pid: int | None = None
     hidden: bool = field(default=False, compare=False)
 
-    def to_dict(self, properties: tuple[str, ...] | None = None) -> dict[str, Any]:
+    def to_dict(self, properties: tuple[str, ...] | None = None) -> dict[str, object]:
         """Return the record as a dict keyed by Windows property name.
 
         ``properties`` selects and orders the keys (default: every MSFT_SmbSession
-        property, then the extras). Tuples become lists so the dict is JSON-ready.
+        property, then the extras). Values are JSON-ready (Shares is a tuple, which the
+        json module writes as an array).
         """
-        names = properties or (MSFT_PROPERTIES + EXTRA_PROPERTIES)
-        out: dict[str, Any] = {}
-        for name in names:
-            value = getattr(self, ATTRIBUTE_OF[name])
-            out[name] = list(value) if isinstance(value, tuple) else value
-        return out
+        names = properties or ALL_PROPERTIES
+        fields = self.__dict__
+        return {name: fields[ATTRIBUTE_OF[name]] for name in names}
 
-    def replace(self, **changes: Any) -> SmbSession:
+    @classmethod
+    def _from_fields(cls, fields: dict[str, object]) -> SmbSession:
+        """Make a record from a dict that names every field, skipping the generated
+        ``__init__`` (a source may build tens of thousands). For sources only."""
+        obj = object.__new__(cls)
+        obj.__dict__.update(fields)
+        return obj
+
+    def replace(self, **changes: object) -> SmbSession:
         """Return a copy with the given attributes changed."""
         return dataclasses.replace(self, **changes)
 
@@ -176,3 +181,6 @@ class SourceResult:
     sessions: list[SmbSession]
     warnings: list[str] = field(default_factory=list)
     source: str = ""
+
+#: Every property in output order: MSFT_SmbSession's, then smbsession's extras.
+ALL_PROPERTIES: tuple[str, ...] = MSFT_PROPERTIES + EXTRA_PROPERTIES

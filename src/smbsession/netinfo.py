@@ -19,12 +19,10 @@ Wire structures (``linux/netlink.h``, ``linux/inet_diag.h``, ``linux/tcp.h``):
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket
 import struct
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
@@ -64,27 +62,57 @@ class SockDiagError(OSError):
     """The kernel's socket information could not be read or parsed."""
 
 
-@dataclass(frozen=True)
 class TcpConnection:
-    """One TCP connection as the kernel sees it (times in milliseconds)."""
+    """One TCP connection as the kernel sees it (times in milliseconds, rtt in µs)."""
 
-    local: Endpoint
-    remote: Endpoint
-    state: str
-    inode: int
-    uid: int
-    last_data_recv_ms: int | None
-    last_data_sent_ms: int | None
-    last_ack_recv_ms: int | None
-    rtt_us: int | None
+    __slots__ = (
+        "inode",
+        "last_ack_recv_ms",
+        "last_data_recv_ms",
+        "last_data_sent_ms",
+        "local",
+        "remote",
+        "rtt_us",
+        "state",
+        "uid",
+    )
+
+    def __init__(
+        self,
+        local: Endpoint,
+        remote: Endpoint,
+        state: str,
+        inode: int,
+        uid: int,
+        last_data_recv_ms: int | None,
+        last_data_sent_ms: int | None,
+        last_ack_recv_ms: int | None,
+        rtt_us: int | None,
+    ) -> None:
+        self.local = local
+        self.remote = remote
+        self.state = state
+        self.inode = inode
+        self.uid = uid
+        self.last_data_recv_ms = last_data_recv_ms
+        self.last_data_sent_ms = last_data_sent_ms
+        self.last_ack_recv_ms = last_ack_recv_ms
+        self.rtt_us = rtt_us
+
+    def __repr__(self) -> str:
+        return (f"TcpConnection(local={self.local}, remote={self.remote}, state={self.state}, "
+                f"last_data_recv_ms={self.last_data_recv_ms})")
 
 
 def _host(text: str) -> str:
+    """Canonical text of an address (zone id dropped, IPv4-mapped shown as IPv4)."""
     host = text.split("%", 1)[0]
-    addr = ipaddress.ip_address(host)
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        return str(addr.ipv4_mapped)
-    return str(addr)
+    try:
+        if ":" not in host:
+            return socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, host))
+        return _address(socket.AF_INET6, socket.inet_pton(socket.AF_INET6, host))
+    except OSError:
+        raise ValueError(f"not an IP address: {host!r}") from None
 
 
 def normalize_address(text: str) -> Endpoint:
@@ -120,7 +148,9 @@ def _request(family: int, states: int, port: int | None, seq: int) -> bytes:
 def _address(family: int, raw: bytes) -> str:
     if family == socket.AF_INET:
         return socket.inet_ntop(socket.AF_INET, raw[:4])
-    return _host(socket.inet_ntop(socket.AF_INET6, raw))
+    if raw[:12] == b"\0" * 10 + b"\xff\xff":  # IPv4-mapped: the client's IPv4 address
+        return socket.inet_ntop(socket.AF_INET, raw[12:])
+    return socket.inet_ntop(socket.AF_INET6, raw)
 
 
 def _parse_one(data: bytes, start: int, end: int) -> TcpConnection:

@@ -78,7 +78,7 @@ SAMPLE = [
 
 def test_table_reproduces_the_seed_rows() -> None:
     rows = [s.to_dict(TABLE_PROPERTIES) for s in SAMPLE]
-    lines = format_table(rows, TABLE_PROPERTIES).splitlines()
+    lines = "".join(format_table(rows, TABLE_PROPERTIES)).splitlines()
     # Rows of the seed's Example 1, character for character.
     assert lines[2] == (
         "8813272891441                 192.168.101.13                Contoso\\Contoso-HV1$"
@@ -93,22 +93,22 @@ def test_table_reproduces_the_seed_rows() -> None:
 def test_table_cuts_long_values_with_an_ellipsis() -> None:
     long_user = "VERYLONGDOMAINNAME\\averyveryverylongaccount"
     rows = [SmbSession(1, "10.0.0.1", long_user, num_opens=0).to_dict(TABLE_PROPERTIES)]
-    line = format_table(rows, TABLE_PROPERTIES).splitlines()[2]
+    line = "".join(format_table(rows, TABLE_PROPERTIES)).splitlines()[2]
     assert line[60:89] == long_user[:28] + "…"
     assert line[89] == " " and line[90:] == "0"
 
 
 def test_list_aligns_names_and_json_keeps_numbers() -> None:
     row = SAMPLE[0].to_dict()
-    text = format_list([row])
+    text = "".join(format_list([row]))
     assert "ClientComputerName : 192.168.101.13" in text
     assert "SessionId          : 8813272891441" in text
-    data = json.loads(render("Json", [row], ()))
+    data = json.loads("".join(render("Json", [row], ())))
     assert data[0]["SessionId"] == 8813272891441 and data[0]["SecondsIdle"] is None
 
 
 def test_csv_has_a_header_of_property_names() -> None:
     rows = [s.to_dict() for s in SAMPLE]
-    text = format_csv(rows, tuple(rows[0]))
+    text = "".join(format_csv(rows, tuple(rows[0])))
     assert text.splitlines()[0].startswith("ClientComputerName,ClientUserName,")
     assert "8813272891441" in text.splitlines()[1]

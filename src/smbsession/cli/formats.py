@@ -9,8 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
 
 #: The accepted values of ``-Format``.
 FORMATS: tuple[str, ...] = ("Table", "List", "Json", "NDJson", "Csv")
@@ -20,7 +19,7 @@ COLUMN_WIDTH = 30
 ELLIPSIS = "…"
 
 
-def _text(value: Any) -> str:
+def _text(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -30,65 +29,75 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _cell(value: Any, width: int) -> str:
+def _cell(value: object, width: int) -> str:
     text = _text(value)
     if len(text) > width:
         text = text[: width - 1] + ELLIPSIS
     return text
 
 
-def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+def format_table(rows: Iterable[dict[str, object]], columns: Sequence[str]) -> Iterator[str]:
     """Format rows as the seed's table: a header, a dash rule as long as each header,
     then one line per row; each column starts 30 characters after the previous one and a
-    value too long for its column is cut with an ellipsis."""
-    if not rows:
-        return ""
+    value too long for its column is cut with an ellipsis. Nothing at all for no rows."""
     inner = COLUMN_WIDTH - 1
-    lines = []
 
     def line(cells: list[str]) -> str:
         padded = [c.ljust(COLUMN_WIDTH) for c in cells[:-1]] + [cells[-1]]
-        return "".join(padded).rstrip()
+        return "".join(padded).rstrip() + "\n"
 
-    lines.append(line([_cell(c, inner) for c in columns]))
-    lines.append(line(["-" * min(len(c), inner) for c in columns]))
+    first = True
     for row in rows:
-        lines.append(line([_cell(row.get(c), inner) for c in columns]))
-    return "\n".join(lines) + "\n"
+        if first:
+            yield line([_cell(c, inner) for c in columns])
+            yield line(["-" * min(len(c), inner) for c in columns])
+            first = False
+        yield line([_cell(row.get(c), inner) for c in columns])
 
 
-def format_list(rows: Sequence[dict[str, Any]]) -> str:
+def format_list(rows: Iterable[dict[str, object]]) -> Iterator[str]:
     """Format rows as the seed's Example 5: ``Name : Value`` lines, names padded to the
     longest, one blank line between records."""
-    blocks = []
-    for row in rows:
+    for index, row in enumerate(rows):
         width = max((len(k) for k in row), default=0)
-        blocks.append("\n".join(f"{k.ljust(width)} : {_text(v)}".rstrip() for k, v in row.items()))
-    return "\n\n".join(blocks) + ("\n" if blocks else "")
+        body = "\n".join(f"{k.ljust(width)} : {_text(v)}".rstrip() for k, v in row.items())
+        yield ("\n" if index else "") + body + "\n"
 
 
-def format_json(rows: Sequence[dict[str, Any]]) -> str:
-    """Format rows as one JSON array (numbers as numbers, unknown values as null)."""
-    return json.dumps(list(rows), indent=2, ensure_ascii=False) + "\n"
+def format_json(rows: Iterable[dict[str, object]]) -> Iterator[str]:
+    """Format rows as one JSON array, one object per line (numbers as numbers, unknown
+    values as null)."""
+    encode = json.JSONEncoder(ensure_ascii=False).encode
+    yield "["
+    for index, row in enumerate(rows):
+        yield ("," if index else "") + "\n  " + encode(row)
+    yield "\n]\n"
 
 
-def format_ndjson(rows: Sequence[dict[str, Any]]) -> str:
+def format_ndjson(rows: Iterable[dict[str, object]]) -> Iterator[str]:
     """Format rows as newline-delimited JSON: one compact object per line."""
-    return "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in rows)
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    for row in rows:
+        yield encode(row) + "\n"
 
 
-def format_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+def format_csv(rows: Iterable[dict[str, object]], columns: Sequence[str]) -> Iterator[str]:
     """Format rows as CSV with a header row of property names."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
         writer.writerow([_text(row.get(c)) for c in columns])
-    return buf.getvalue()
+        yield buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
+    if buf.tell():
+        yield buf.getvalue()
 
 
-def render(fmt: str, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
-    """Render ``rows`` in format ``fmt`` (one of :data:`FORMATS`)."""
+def render(fmt: str, rows: Iterable[dict[str, object]], columns: Sequence[str]) -> Iterator[str]:
+    """Render ``rows`` in format ``fmt`` (one of :data:`FORMATS`), piece by piece, so a
+    caller can write a large listing without holding all of it."""
     if fmt == "Table":
         return format_table(rows, columns)
     if fmt == "List":

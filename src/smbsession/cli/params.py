@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from ..errors import InvalidParameter
 
@@ -72,7 +71,7 @@ _FALSE = {"$false", "false", "0"}
 _NUMBER = re.compile(r"^[+-]?\d+$")
 
 
-def convert(param: Param, text: str, command: str) -> Any:
+def convert(param: Param, text: str, command: str) -> object:
     """Convert one textual value to ``param``'s type, or raise :class:`InvalidParameter`."""
 
     def fail(reason: str) -> InvalidParameter:
@@ -161,7 +160,7 @@ class Binder:
             return False
         return not _NUMBER.match(token.split(":", 1)[0])
 
-    def _store(self, bound: dict[str, Any], param: Param, values: list[str]) -> None:
+    def _store(self, bound: dict[str, object], param: Param, values: list[str]) -> None:
         if param.key in bound:
             raise InvalidParameter(
                 f"{self.command}: Cannot bind parameter because parameter '{param.name}' "
@@ -197,10 +196,10 @@ class Binder:
             )
         return parts, i
 
-    def bind(self, argv: Sequence[str]) -> dict[str, Any]:
+    def bind(self, argv: Sequence[str]) -> dict[str, object]:
         """Bind ``argv``; return ``{param.key: value}`` for the parameters given."""
         args = list(argv)
-        bound: dict[str, Any] = {}
+        bound: dict[str, object] = {}
         positional = list(self.positional)
         i = 0
         while i < len(args):

@@ -9,14 +9,8 @@ and ``include =``. Directories not set in the file come from smbd's compiled-in 
 
 from __future__ import annotations
 
-import functools
 import os
 import re
-import shutil
-import socket
-import subprocess
-from dataclasses import dataclass
-from pathlib import Path
 
 from ..errors import AccessDenied, ConfigNotFound
 
@@ -29,7 +23,6 @@ _SYNONYMS = {"lockdir": "lockdirectory"}
 _MAX_INCLUDE_DEPTH = 10
 
 
-@dataclass(frozen=True)
 class SambaConfig:
     """The settings of one Samba server that smbsession uses.
 
@@ -38,14 +31,39 @@ class SambaConfig:
     ``netbios_name`` is the name Windows-style user names use for local accounts.
     """
 
-    path: str
-    lock_dir: str
-    pid_dir: str
-    netbios_name: str
-    workgroup: str
-    clustering: bool
-    smb_ports: tuple[int, ...]
-    winbind_separator: str
+    __slots__ = (
+        "clustering",
+        "lock_dir",
+        "netbios_name",
+        "path",
+        "pid_dir",
+        "smb_ports",
+        "winbind_separator",
+        "workgroup",
+    )
+
+    def __init__(
+        self,
+        path: str,
+        lock_dir: str,
+        pid_dir: str,
+        netbios_name: str,
+        workgroup: str,
+        clustering: bool,
+        smb_ports: tuple[int, ...],
+        winbind_separator: str,
+    ) -> None:
+        self.path = path
+        self.lock_dir = lock_dir
+        self.pid_dir = pid_dir
+        self.netbios_name = netbios_name
+        self.workgroup = workgroup
+        self.clustering = clustering
+        self.smb_ports = smb_ports
+        self.winbind_separator = winbind_separator
+
+    def __repr__(self) -> str:
+        return f"SambaConfig(path={self.path!r}, lock_dir={self.lock_dir!r})"
 
 
 def default_config_path() -> str:
@@ -56,12 +74,24 @@ def default_config_path() -> str:
     return compiled_defaults().get("CONFIGFILE", FALLBACK_CONFIGFILE)
 
 
-@functools.lru_cache(maxsize=1)
+_COMPILED: dict[str, str] | None = None
+
+
 def compiled_defaults() -> dict[str, str]:
     """Return smbd's compiled-in paths (``smbd -b``: LOCKDIR, PIDDIR, CONFIGFILE, ...).
 
-    Returns an empty dict when smbd is not installed or does not answer.
+    Asked once per process; an empty dict when smbd is not installed or does not answer.
     """
+    global _COMPILED
+    if _COMPILED is None:
+        _COMPILED = _ask_smbd()
+    return _COMPILED
+
+
+def _ask_smbd() -> dict[str, str]:
+    import shutil
+    import subprocess
+
     smbd = shutil.which("smbd") or next(
         (p for p in ("/usr/sbin/smbd", "/usr/local/samba/sbin/smbd") if os.path.exists(p)), None
     )
@@ -94,7 +124,8 @@ def parse_globals(path: str | os.PathLike[str], _depth: int = 0) -> dict[str, st
     Raises :class:`ConfigNotFound` when the file cannot be read.
     """
     try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            text = fh.read()
     except PermissionError:
         raise AccessDenied(
             f"permission denied reading {path}: run the command with sudo."
@@ -154,7 +185,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> SambaConfig:
     defaults = compiled_defaults() if needs_defaults else {}
     lock_dir = g.get("lockdirectory") or defaults.get("LOCKDIR", "/run/samba")
     pid_dir = g.get("piddirectory") or defaults.get("PIDDIR", lock_dir)
-    netbios = g.get("netbiosname") or socket.gethostname().split(".")[0]
+    netbios = g.get("netbiosname") or os.uname().nodename.split(".")[0]
     ports = tuple(int(p) for p in re.split(r"[\s,]+", g.get("smbports", "445 139")) if p.isdigit())
     return SambaConfig(
         path=os.path.abspath(conf_path),

@@ -24,18 +24,26 @@ Where each property comes from:
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
-from ..model import SmbSession, SourceResult, dialect_name
+from ..model import DIALECT_NAMES, SmbSession, SourceResult, dialect_name
 from . import crypto
 from .config import SambaConfig
 from .liveness import Liveness
 from .names import client_address
-from .smbxsrv import Layout, NdrError, decode_open, decode_session, decode_tcon
-from .tdb import read_tdb
+from .smbxsrv import (
+    ANONYMOUS_SID_RAW,
+    Layout,
+    NdrError,
+    decode_open,
+    decode_session,
+    decode_tcon,
+)
+from .tdb import read_tdb, stream_tdb
 
 SESSION_DB = "smbXsrv_session_global.tdb"
 TCON_DB = "smbXsrv_tcon_global.tdb"
@@ -44,16 +52,8 @@ OPEN_DB = "smbXsrv_open_global.tdb"
 #: NTTIME of the Unix epoch, and NTTIME ticks per second.
 _NTTIME_EPOCH = 116444736000000000
 _NTTIME_PER_SECOND = 10_000_000
-#: SIDs of sessions hidden unless -IncludeHidden: anonymous logon.
-_ANONYMOUS_SID = "S-1-5-7"
 #: Samba's vnn of a non-clustered server.
 _NONCLUSTER_VNN = 0xFFFFFFFF
-
-
-def _unix_seconds(nttime: int) -> float | None:
-    if not nttime:
-        return None
-    return (nttime - _NTTIME_EPOCH) / _NTTIME_PER_SECOND
 
 
 def _decode_all(path: str, decode, layout: Layout, what: str, warnings: list[str]) -> list:
@@ -62,19 +62,19 @@ def _decode_all(path: str, decode, layout: Layout, what: str, warnings: list[str
     if not os.path.exists(path):
         return []
     name = os.path.basename(path)
-    scan = read_tdb(path)
+    scan = stream_tdb(path)
+    out = []
+    failed: dict[bytes, str] = {}
+    for record in scan:
+        try:
+            out.append(decode(record.value, layout))
+        except NdrError as exc:
+            failed[record.key] = str(exc)
     if scan.skipped:
         warnings.append(
             f"{name}: {scan.skipped} hash chain(s) could not be read completely, their "
             f"records are missing ({'; '.join(scan.problems[:3])})"
         )
-    out = []
-    failed: dict[bytes, str] = {}
-    for record in scan.records:
-        try:
-            out.append(decode(record.value, layout))
-        except NdrError as exc:
-            failed[record.key] = str(exc)
     if failed:
         for record in read_tdb(path).records:
             if record.key in failed:
@@ -130,6 +130,17 @@ def read_sessions(config: SambaConfig, layout: Layout, now: float | None = None)
     damaged are skipped and reported in the result's warnings.
     """
     now = time.time() if now is None else now
+    # Tens of thousands of small objects and no cycles: the cyclic GC only costs time.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _read(config, layout, now)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _read(config: SambaConfig, layout: Layout, now: float) -> SourceResult:
     warnings: list[str] = []
     live = Liveness(config.lock_dir)
     lock = config.lock_dir
@@ -154,53 +165,68 @@ def read_sessions(config: SambaConfig, layout: Layout, now: float | None = None)
     open_counts = _count_opens(
         _decode_all(os.path.join(lock, OPEN_DB), decode_open, layout, "open", warnings), live
     )
-    owners = Counter((g.channels[0].server_id.pid, g.user_sid) for g in sessions)
+    owners = Counter((g.channels[0].server_id.pid, g.user_sid_raw) for g in sessions)
     pairs = {(g.channels[0].local_address, g.channels[0].remote_address) for g in sessions}
     idle = _idle_seconds(config, pairs, warnings)
 
+    clustered = config.clustering
+    dialects = DIALECT_NAMES
+    per_connection: dict[tuple[str, str], tuple] = {}
+    per_crypto: dict[tuple[int, int, int, int], tuple] = {}
     out = []
     for g in sessions:
         ch = g.channels[0]
-        created = _unix_seconds(g.creation_time)
-        num_opens: int | None
+        conn_key = (ch.local_address, ch.remote_address)
+        conn = per_connection.get(conn_key)
+        if conn is None:
+            address = client_address(ch.remote_address)
+            netbios = ch.remote_name if ch.remote_name not in ("", address) else None
+            vnn = ch.server_id.vnn
+            node = str(vnn) if clustered and vnn != _NONCLUSTER_VNN else ""
+            conn = (address, netbios, node, _transport(ch.local_address), idle.get(conn_key))
+            per_connection[conn_key] = conn
+        crypto_key = (g.encryption_flags, ch.encryption_cipher, g.signing_flags, ch.signing_algo)
+        secure = per_crypto.get(crypto_key)
+        if secure is None:
+            secure = crypto.encryption(*crypto_key[:2]) + crypto.signing(*crypto_key[2:])
+            per_crypto[crypto_key] = secure
+        owner = (ch.server_id.pid, g.user_sid_raw)
         if g.session_global_id in open_counts.by_session:
-            num_opens = open_counts.by_session[g.session_global_id]
+            num_opens: int | None = open_counts.by_session[g.session_global_id]
         elif open_counts.by_session_known:
             num_opens = 0
-        elif owners[(ch.server_id.pid, g.user_sid)] == 1:
-            num_opens = open_counts.by_owner.get((ch.server_id.pid, g.user_sid), 0)
+        elif owners[owner] == 1:
+            num_opens = open_counts.by_owner.get(owner, 0)
         else:
             num_opens = None
-        enc_cipher, enc_degree = crypto.encryption(g.encryption_flags, ch.encryption_cipher)
-        sig_cipher, sig_degree = crypto.signing(g.signing_flags, ch.signing_algo)
-        address = client_address(ch.remote_address)
+        created = g.creation_time
         authenticated = g.account_name is not None
-        user = f"{g.domain_name}\\{g.account_name}" if authenticated else ""
-        vnn = ch.server_id.vnn
         out.append(
-            SmbSession(
-                session_id=g.session_global_id,
-                client_computer_name=address,
-                client_user_name=user,
-                cluster_node_name=str(vnn) if config.clustering and vnn != _NONCLUSTER_VNN
-                else "",
-                dialect=dialect_name(g.connection_dialect),
-                num_opens=num_opens,
-                scope_name="*",
-                seconds_exists=None if created is None else max(0, int(now - created)),
-                seconds_idle=idle.get((ch.local_address, ch.remote_address)),
-                transport_name=_transport(ch.local_address),
-                client_netbios_name=ch.remote_name if ch.remote_name not in ("", address)
+            SmbSession._from_fields({
+                "session_id": g.session_global_id,
+                "client_computer_name": conn[0],
+                "client_user_name": f"{g.domain_name}\\{g.account_name}" if authenticated else "",
+                "cluster_node_name": conn[2],
+                "dialect": dialects.get(g.connection_dialect)
+                or dialect_name(g.connection_dialect),
+                "num_opens": num_opens,
+                "scope_name": "*",
+                "seconds_exists": max(0, int(now - (created - _NTTIME_EPOCH) / _NTTIME_PER_SECOND))
+                if created
                 else None,
-                client_guid=g.client_guid,
-                encryption_cipher=enc_cipher,
-                encryption_degree=enc_degree,
-                signing_cipher=sig_cipher,
-                signing_degree=sig_degree,
-                shares=tuple(shares.get(g.session_global_id, ())),
-                smbd_pid=ch.server_id.pid,
-                hidden=not authenticated or g.user_sid == _ANONYMOUS_SID,
-            )
+                "seconds_idle": conn[4],
+                "transport_name": conn[3],
+                "smb_instance": "Default",
+                "client_netbios_name": conn[1],
+                "client_guid": g.client_guid,
+                "encryption_cipher": secure[0],
+                "encryption_degree": secure[1],
+                "signing_cipher": secure[2],
+                "signing_degree": secure[3],
+                "shares": tuple(shares.get(g.session_global_id, ())),
+                "smbd_pid": ch.server_id.pid,
+                "hidden": not authenticated or g.user_sid_raw == ANONYMOUS_SID_RAW,
+            })
         )
     out.sort(key=lambda s: s.session_id)
     return SourceResult(sessions=out, warnings=warnings, source=f"tdb (Samba {layout.name} layout)")
@@ -209,7 +235,7 @@ def read_sessions(config: SambaConfig, layout: Layout, now: float | None = None)
 class _OpenCounts:
     def __init__(self) -> None:
         self.by_session: Counter[int] = Counter()
-        self.by_owner: Counter[tuple[int, str]] = Counter()
+        self.by_owner: Counter[tuple[int, bytes]] = Counter()
         self.by_session_known = False
 
 
@@ -222,5 +248,5 @@ def _count_opens(opens: Iterable, live: Liveness) -> _OpenCounts:
         if session is not None:
             counts.by_session_known = True
             counts.by_session[session] += 1
-        counts.by_owner[(o.server_id.pid, o.open_owner)] += 1
+        counts.by_owner[(o.server_id.pid, o.open_owner_raw)] += 1
     return counts

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 
 from ..errors import AccessDenied, ServerNotRunning
@@ -18,9 +17,15 @@ def smbd_pid(config: SambaConfig) -> int | None:
     smbd writes ``smbd.pid`` (``smbd-<conf>.pid`` for a non-default smb.conf on some
     builds) into the pid directory; the pid counts only while that process exists.
     """
-    for pidfile in sorted(glob.glob(os.path.join(config.pid_dir, "smbd*.pid"))):
+    try:
+        names = sorted(n for n in os.listdir(config.pid_dir) if n.startswith("smbd"))
+    except OSError:
+        return None
+    for name in names:
+        if not name.endswith(".pid"):
+            continue
         try:
-            with open(pidfile, encoding="ascii") as fh:
+            with open(os.path.join(config.pid_dir, name), encoding="ascii") as fh:
                 pid = int(fh.read().strip() or 0)
         except (OSError, ValueError):
             continue

@@ -25,9 +25,10 @@ value starts with a u32 count of watchers and 32 bytes per watcher, then the NDR
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import struct
 
-from .ndr import NdrError, NdrReader
+from . import ndr
+from .ndr import U32, NdrError, align4, align8, blob_end, sid_end
 
 __all__ = [
     "KNOWN_LAYOUTS",
@@ -45,24 +46,47 @@ __all__ = [
     "strip_watchers",
 ]
 
-#: The SID of anonymous logons (hidden unless -IncludeHidden).
-ANONYMOUS_SID = "S-1-5-7"
+#: The SID of anonymous logons, S-1-5-7, as NDR bytes (hidden unless -IncludeHidden).
+ANONYMOUS_SID_RAW = bytes([1, 1, 0, 0, 0, 0, 0, 5, 7, 0, 0, 0])
 _WATCHER_SIZE = 32
 _MAX_CHANNELS = 1024  # smbXsrv.idl: [range(1, 1024)] num_channels
 _MAX_SIDS = 4096
 
 
-@dataclass(frozen=True)
 class Layout:
     """What the records of one Samba release look like (see the table above)."""
 
-    name: str
-    open_db_rec: bool = False
-    user_flags32: bool = False
-    token_claims: bool = False
-    session_client_guid: bool = False
-    channel_transport_type: bool = False
-    open_session_ids: bool = False
+    __slots__ = (
+        "channel_transport_type",
+        "name",
+        "open_db_rec",
+        "open_session_ids",
+        "session_client_guid",
+        "token_claims",
+        "user_flags32",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        open_db_rec: bool = False,
+        user_flags32: bool = False,
+        token_claims: bool = False,
+        session_client_guid: bool = False,
+        channel_transport_type: bool = False,
+        open_session_ids: bool = False,
+    ) -> None:
+        self.name = name
+        self.open_db_rec = open_db_rec
+        self.user_flags32 = user_flags32
+        self.token_claims = token_claims
+        self.session_client_guid = session_client_guid
+        self.channel_transport_type = channel_transport_type
+        self.open_session_ids = open_session_ids
+
+    def __repr__(self) -> str:
+        return f"Layout({self.name!r})"
 
 
 _LAYOUTS = {
@@ -72,8 +96,14 @@ _LAYOUTS = {
     "4.20": Layout("4.20", user_flags32=True, token_claims=True, session_client_guid=True),
     "4.21": Layout("4.21", user_flags32=True, token_claims=True, session_client_guid=True),
     "4.22": Layout("4.22", user_flags32=True, token_claims=True, session_client_guid=True),
-    "4.23": Layout("4.23", user_flags32=True, token_claims=True, session_client_guid=True,
-                   channel_transport_type=True, open_session_ids=True),
+    "4.23": Layout(
+        "4.23",
+        user_flags32=True,
+        token_claims=True,
+        session_client_guid=True,
+        channel_transport_type=True,
+        open_session_ids=True,
+    ),
 }
 
 #: Samba releases whose record layout this module knows.
@@ -87,223 +117,401 @@ def layout_for_version(samba_version: str | None) -> Layout | None:
     return _LAYOUTS.get(f"{m.group(1)}.{m.group(2)}") if m else None
 
 
-@dataclass(frozen=True)
-class ServerId:
+class _Record:
+    """A plain record: attributes named by ``__slots__``, compared and shown by value.
+    (Hand-written rather than dataclasses: these are made by the ten thousand.)"""
+
+    __slots__: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        values = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
+        return f"{type(self).__name__}({values})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and all(
+            getattr(self, n) == getattr(other, n) for n in self.__slots__
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class ServerId(_Record):
     """A Samba process: pid, task id, cluster node (vnn) and a random unique id."""
 
-    pid: int
-    task_id: int
-    vnn: int
-    unique_id: int
+    __slots__ = ("pid", "task_id", "unique_id", "vnn")
+
+    def __init__(self, pid: int, task_id: int, vnn: int, unique_id: int) -> None:
+        self.pid = pid
+        self.task_id = task_id
+        self.vnn = vnn
+        self.unique_id = unique_id
 
 
-@dataclass(frozen=True)
-class Channel:
+class Channel(_Record):
     """One channel (TCP connection) of a session: ``smbXsrv_channel_global0``."""
 
-    server_id: ServerId
-    channel_id: int
-    creation_time: int
-    local_address: str
-    remote_address: str
-    remote_name: str
-    signing_algo: int
-    encryption_cipher: int
-    transport_type: int | None
+    __slots__ = (
+        "channel_id",
+        "creation_time",
+        "encryption_cipher",
+        "local_address",
+        "remote_address",
+        "remote_name",
+        "server_id",
+        "signing_algo",
+        "transport_type",
+    )
+
+    def __init__(
+        self,
+        server_id: ServerId,
+        channel_id: int,
+        creation_time: int,
+        local_address: str,
+        remote_address: str,
+        remote_name: str,
+        signing_algo: int,
+        encryption_cipher: int,
+        transport_type: int | None,
+    ) -> None:
+        self.server_id = server_id
+        self.channel_id = channel_id
+        self.creation_time = creation_time
+        self.local_address = local_address
+        self.remote_address = remote_address
+        self.remote_name = remote_name
+        self.signing_algo = signing_algo
+        self.encryption_cipher = encryption_cipher
+        self.transport_type = transport_type
 
 
-@dataclass(frozen=True)
-class SessionGlobal:
+class SessionGlobal(_Record):
     """A session: ``smbXsrv_session_global0`` and the parts of its authentication
     (``auth_session_info``) an admin wants. The auth fields are None while the session
     is being authenticated."""
 
-    session_global_id: int
-    session_wire_id: int
-    creation_time: int
-    expiration_time: int
-    auth_time: int
-    connection_dialect: int
-    client_guid: str | None
-    signing_flags: int
-    signing_algo: int
-    encryption_flags: int
-    encryption_cipher: int
-    channels: tuple[Channel, ...]
-    account_name: str | None
-    domain_name: str | None
-    user_sid: str | None
-    uid: int | None
-    gid: int | None
-    unix_name: str | None
+    __slots__ = (
+        "account_name",
+        "auth_time",
+        "channels",
+        "client_guid",
+        "connection_dialect",
+        "creation_time",
+        "domain_name",
+        "encryption_cipher",
+        "encryption_flags",
+        "expiration_time",
+        "gid",
+        "session_global_id",
+        "session_wire_id",
+        "signing_algo",
+        "signing_flags",
+        "uid",
+        "unix_name",
+        "user_sid_raw",
+    )
+
+    def __init__(
+        self,
+        session_global_id: int,
+        session_wire_id: int,
+        creation_time: int,
+        expiration_time: int,
+        auth_time: int,
+        connection_dialect: int,
+        client_guid: str | None,
+        signing_flags: int,
+        signing_algo: int,
+        encryption_flags: int,
+        encryption_cipher: int,
+        channels: tuple[Channel, ...],
+        account_name: str | None,
+        domain_name: str | None,
+        user_sid_raw: bytes | None,
+        uid: int | None,
+        gid: int | None,
+        unix_name: str | None,
+    ) -> None:
+        self.session_global_id = session_global_id
+        self.session_wire_id = session_wire_id
+        self.creation_time = creation_time
+        self.expiration_time = expiration_time
+        self.auth_time = auth_time
+        self.connection_dialect = connection_dialect
+        self.client_guid = client_guid
+        self.signing_flags = signing_flags
+        self.signing_algo = signing_algo
+        self.encryption_flags = encryption_flags
+        self.encryption_cipher = encryption_cipher
+        self.channels = channels
+        self.account_name = account_name
+        self.domain_name = domain_name
+        self.user_sid_raw = user_sid_raw
+        self.uid = uid
+        self.gid = gid
+        self.unix_name = unix_name
+
+    @property
+    def user_sid(self) -> str | None:
+        """The user's SID as text (``S-1-5-21-...``), None while not authenticated."""
+        return None if self.user_sid_raw is None else ndr.sid(self.user_sid_raw, 0)[0]
 
 
-@dataclass(frozen=True)
-class TconGlobal:
+class TconGlobal(_Record):
     """A tree connect: ``smbXsrv_tcon_global0``."""
 
-    tcon_global_id: int
-    tcon_wire_id: int
-    server_id: ServerId
-    creation_time: int
-    share_name: str
-    encryption_flags: int
-    session_global_id: int
-    signing_flags: int
+    __slots__ = (
+        "creation_time",
+        "encryption_flags",
+        "server_id",
+        "session_global_id",
+        "share_name",
+        "signing_flags",
+        "tcon_global_id",
+        "tcon_wire_id",
+    )
+
+    def __init__(
+        self,
+        tcon_global_id: int,
+        tcon_wire_id: int,
+        server_id: ServerId,
+        creation_time: int,
+        share_name: str,
+        encryption_flags: int,
+        session_global_id: int,
+        signing_flags: int,
+    ) -> None:
+        self.tcon_global_id = tcon_global_id
+        self.tcon_wire_id = tcon_wire_id
+        self.server_id = server_id
+        self.creation_time = creation_time
+        self.share_name = share_name
+        self.encryption_flags = encryption_flags
+        self.session_global_id = session_global_id
+        self.signing_flags = signing_flags
 
 
-@dataclass(frozen=True)
-class OpenGlobal:
+class OpenGlobal(_Record):
     """An open file: ``smbXsrv_open_global0``. ``session_global_id`` and
     ``tcon_global_id`` exist from Samba 4.23 on (None before)."""
 
-    server_id: ServerId
-    session_global_id: int | None
-    tcon_global_id: int | None
-    open_global_id: int
-    open_persistent_id: int
-    open_volatile_id: int
-    open_owner: str
-    open_time: int
-    durable: bool
-    disconnect_time: int
+    __slots__ = (
+        "disconnect_time",
+        "durable",
+        "open_global_id",
+        "open_owner_raw",
+        "open_persistent_id",
+        "open_time",
+        "open_volatile_id",
+        "server_id",
+        "session_global_id",
+        "tcon_global_id",
+    )
+
+    def __init__(
+        self,
+        server_id: ServerId,
+        session_global_id: int | None,
+        tcon_global_id: int | None,
+        open_global_id: int,
+        open_persistent_id: int,
+        open_volatile_id: int,
+        open_owner_raw: bytes,
+        open_time: int,
+        durable: bool,
+        disconnect_time: int,
+    ) -> None:
+        self.server_id = server_id
+        self.session_global_id = session_global_id
+        self.tcon_global_id = tcon_global_id
+        self.open_global_id = open_global_id
+        self.open_persistent_id = open_persistent_id
+        self.open_volatile_id = open_volatile_id
+        self.open_owner_raw = open_owner_raw
+        self.open_time = open_time
+        self.durable = durable
+        self.disconnect_time = disconnect_time
+
+    @property
+    def open_owner(self) -> str:
+        """The SID of the user who opened the file, as text."""
+        return ndr.sid(self.open_owner_raw, 0)[0]
 
 
-def strip_watchers(value: bytes) -> memoryview:
+def strip_watchers(value: bytes) -> bytes:
     """Return the NDR blob of a watched record (drop the dbwrap_watch header)."""
     if len(value) < 4:
         raise NdrError("watched record shorter than its header")
     n = int.from_bytes(value[:4], "little")
-    start = 4 + n * _WATCHER_SIZE
     if n > (len(value) - 4) // _WATCHER_SIZE:
         raise NdrError(f"watched record claims {n} watchers in {len(value)} bytes")
-    return memoryview(value)[start:]
+    return value[4 + n * _WATCHER_SIZE :]
 
 
-def _server_id(r: NdrReader) -> ServerId:
-    pid = r.hyper()
-    return ServerId(pid, r.u32(), r.u32(), r.hyper())
+# smbXsrv_*_globalB (version, seqnum, union level, referent) and the start of the
+# version-0 struct at offset 16 (aligned to 8): [ignore] db_rec, then its first fields.
+_SESSION_HEAD = struct.Struct("<IIIIIIQQQQIIH")  # ... connection_dialect
+_SESSION_CRYPTO = struct.Struct("<BxHBxH")  # signing_flags, _algo, encryption_flags, _cipher
+_TCON_HEAD = struct.Struct("<IIIIIII4xQIIQQ")  # ... server_id, creation_time
+_OPEN_HEAD = struct.Struct("<IIII")
+_SERVER_ID = struct.Struct("<QIIQ")  # pid (hyper), task_id, vnn, unique_id (hyper)
+_CHANNEL_HEAD = struct.Struct("<QIIQQQ")  # server_id, channel_id, creation_time
+_CHANNEL_TAIL = struct.Struct("<IIIHH")  # [ignore] key, seqnum, [ignore] conn, algo, cipher
+_AUTH_HEAD = struct.Struct("<IIIII")  # token, unix_token, info, unix_info, [ignore] torture
+_USER_INFO = struct.Struct("<IIB3xIIIIIIIIQQQQQQHHI")
+_UNIX_TOKEN = struct.Struct("<QQI")  # uid, gid (hyper), ngroups
+_STR_HDR = struct.Struct("<III").unpack_from  # size, offset, length
+_TWO_U32 = struct.Struct("<II").unpack_from
+_EIGHT_U32 = struct.Struct("<8I").unpack_from
+_PERSISTENT_VOLATILE = struct.Struct("<QQ")
 
 
-def _union_header(r: NdrReader) -> None:
-    """``smbXsrv_*_globalB``: version, seqnum, union level, pointer to the version-0 struct."""
-    version = r.u32()
-    r.u32()  # seqnum
-    level = r.u32()
-    if version != 0 or level != 0:
+def _check_header(version: int, level: int, referent: int) -> None:
+    if version != 0 or level != 0 or referent == 0:
         raise NdrError(f"record version {version}/{level} is not version 0")
-    if not r.ptr():
-        raise NdrError("record has no version-0 body")
 
 
-def _channel(r: NdrReader, layout: Layout) -> Channel:
-    sid = _server_id(r)
-    channel_id = r.hyper()
-    creation = r.nttime()
-    local, remote, name = r.string(), r.string(), r.string()
-    r.skip_blob()  # signing_key_blob
-    r.ptr()  # [ignore] signing_key
-    r.u32()  # auth_session_info_seqnum
-    r.ptr()  # [ignore] connection
-    algo, cipher = r.u16(), r.u16()
-    transport = r.u8() if layout.channel_transport_type else None
-    return Channel(sid, channel_id, creation, local, remote, name, algo, cipher, transport)
+def _channel(d: bytes, p: int, layout: Layout) -> tuple[Channel, int]:
+    p = align8(p)
+    pid, task, vnn, unique, channel_id, creation = _CHANNEL_HEAD.unpack_from(d, p)
+    p += 40
+    texts = []
+    for _ in range(3):  # local_address, remote_address, remote_name
+        p = (p + 3) & ~3
+        size, offset, length = _STR_HDR(d, p)
+        if offset or length > size or not length:
+            raise NdrError(f"string at offset {p}: offset {offset}, length {length} of {size}")
+        texts.append(d[p + 12 : p + 11 + length].decode())
+        p += 12 + length
+    p = (p + 3) & ~3
+    p = ((p + 4 + U32(d, p)[0]) + 3) & ~3  # signing_key_blob
+    _, _, _, algo, cipher = _CHANNEL_TAIL.unpack_from(d, p)
+    p += 16
+    transport = None
+    if layout.channel_transport_type:
+        transport = d[p]
+        p += 1
+    return Channel(
+        ServerId(pid, task, vnn, unique),
+        channel_id,
+        creation,
+        texts[0],
+        texts[1],
+        texts[2],
+        algo,
+        cipher,
+        transport,
+    ), p
 
 
-def _skip_claims(r: NdrReader, count: int, what: str) -> None:
-    r.u32()  # conformance
-    if count:
-        raise NdrError(f"security token carries {count} {what} claims; claims are not decoded")
-
-
-def _security_token(r: NdrReader, layout: Layout) -> str | None:
-    """``security_token``; returns the user's SID (the first one)."""
-    r.align(8)
-    num_sids = r.count(8, _MAX_SIDS)
-    if r.u32() != num_sids:
-        raise NdrError("security token SID array size differs from num_sids")
-    sids = [r.sid() for _ in range(num_sids)]
-    r.hyper()  # privilege_mask
-    r.u32()  # rights_mask
+def _security_token(d: bytes, p: int, layout: Layout) -> tuple[bytes | None, int]:
+    """``security_token``: the user's SID (the first one, raw) and the end position."""
+    p = align8(p)
+    num_sids, size = _TWO_U32(d, p)
+    if num_sids != size or num_sids > _MAX_SIDS:
+        raise NdrError(f"security token has {num_sids} SIDs (array of {size})")
+    p += 8
+    user_sid = None
+    for i in range(num_sids):
+        n = d[p + 1]
+        if n > 15:
+            raise NdrError(f"SID at offset {p} claims {n} sub-authorities (at most 15)")
+        if i == 0:
+            user_sid = d[p : p + 8 + 4 * n]
+        p += 8 + 4 * n  # dom_sid is 4-aligned and a multiple of 4 long
+    p = align8(p) + 12  # privilege_mask (hyper), rights_mask
     if layout.token_claims:
-        counts = [r.u32() for _ in range(4)]  # local, user, device claims; device SIDs
-        for n, what in zip(counts[:3], ("local", "user", "device"), strict=True):
-            _skip_claims(r, n, what)
-        if r.u32() != counts[3]:
-            raise NdrError("device SID array size differs from num_device_sids")
+        counts = _EIGHT_U32(d, p)  # 4 counts, then the sizes of the 4 arrays
+        if counts[0] or counts[1] or counts[2]:
+            raise NdrError(f"security token carries claims {counts[:3]}; not decoded")
+        if counts[7] != counts[3] or counts[4:7] != (0, 0, 0):
+            raise NdrError("security token claim array sizes differ from their counts")
+        p += 32
         for _ in range(counts[3]):
-            r.sid()
-        r.u16()  # evaluate_claims
-    return sids[0] if sids else None
+            p = sid_end(d, p)
+        p = ((p + 1) & ~1) + 2  # evaluate_claims
+    return user_sid, p
 
 
-def _unix_token(r: NdrReader) -> tuple[int, int]:
-    """``security_unix_token``: (uid, gid)."""
-    conformance = r.u32()
-    uid, gid = r.hyper(), r.hyper()
-    ngroups = r.count(8)
-    if ngroups != conformance:
-        raise NdrError("unix token group array size differs from ngroups")
-    for _ in range(ngroups):
-        r.hyper()
-    return uid, gid
+def _auth(d: bytes, p: int, layout: Layout) -> tuple[tuple, int]:
+    """``auth_session_info``: (account, domain, user SID, uid, gid, unix name), end."""
+    p = align4(p)
+    token_p, unix_p, info_p, unix_info_p, _ = _AUTH_HEAD.unpack_from(d, p)
+    p += 20
+    p = ((p + 4 + U32(d, p)[0] + 3) & ~3) + 4  # session_key, [ignore] credentials
+    p = align4(p) + 16  # unique_session_token
+    p = ((p + 1) & ~1) + 2  # ticket_type
+    user_sid = uid = gid = account = domain = unix_name = None
+    if token_p:
+        user_sid, p = _security_token(d, p, layout)
+    if unix_p:
+        p = align4(p)
+        size = U32(d, p)[0]
+        p = align8(p + 4)
+        uid, gid, ngroups = _UNIX_TOKEN.unpack_from(d, p)
+        if ngroups != size:
+            raise NdrError("unix token group array size differs from ngroups")
+        p = align8(p + 20) + 8 * ngroups
+    if info_p:
+        p = align4(p)
+        f = _USER_INFO.unpack_from(d, p)
+        p += _USER_INFO.size + (4 if layout.user_flags32 else 1)
+        # account_name, user_principal_name, domain_name, dns_domain_name, full_name,
+        # logon_script, profile_path, home_directory, home_drive, logon_server
+        for index, present in enumerate((f[0], f[1], *f[3:11])):
+            if present:
+                p = (p + 3) & ~3
+                size, offset, length = _STR_HDR(d, p)
+                if offset or length > size:
+                    raise NdrError(f"string at offset {p}: offset {offset}, length {length}")
+                if index == 0:
+                    account = d[p + 12 : p + 11 + length].decode() if length else ""
+                elif index == 2:
+                    domain = d[p + 12 : p + 11 + length].decode() if length else ""
+                p += 12 + length
+    if unix_info_p:
+        p = align4(p)
+        name_p, sanitized_p = _TWO_U32(d, p)
+        p += 8
+        if name_p:
+            raw, p = ndr.string(d, p)
+            unix_name = raw.decode()
+        if sanitized_p:
+            _, p = ndr.string(d, p)
+    return (account, domain, user_sid, uid, gid, unix_name), p
 
 
-def _user_info(r: NdrReader, layout: Layout) -> tuple[str | None, str | None]:
-    """``auth_user_info``: (account_name, domain_name)."""
-    r.align(4)
-    present = []
-    for index in range(10):
-        # account_name, user_principal_name, [constructed u8], domain_name, ...
-        present.append(r.ptr())
-        if index == 1:
-            r.u8()  # user_principal_constructed
-    for _ in range(6):
-        r.nttime()  # last_logon ... force_password_change
-    r.u16()  # logon_count
-    r.u16()  # bad_password_count
-    r.u32()  # acct_flags
-    if layout.user_flags32:
-        r.u32()  # user_flags
-    else:
-        r.u8()  # authenticated
-    strings = [r.string() if p else None for p in present]
-    return strings[0], strings[2]
+_NO_AUTH = (None, None, None, None, None, None)
+# The authentication of every session of one user is the same bytes but for the session
+# key and the session token (random per session), and it is the last part of the record.
+# Decoding it once per distinct value of the rest saves most of the work on a busy server.
+_AUTH_MEMO: dict[tuple[str, bytes], tuple] = {}
+_AUTH_MEMO_MAX = 4096
 
 
-def _unix_info(r: NdrReader) -> str | None:
-    """``auth_user_info_unix``: the Unix user name."""
-    r.align(4)
-    name_p, sanitized_p = r.ptr(), r.ptr()
-    name = r.string() if name_p else None
-    if sanitized_p:
-        r.string()
-    return name
+def _auth_memo_key(d: bytes, p: int) -> bytes:
+    """The auth part of a record from ``p`` on, without its session key and token."""
+    p = align4(p)
+    key_len = U32(d, p + 20)[0]
+    after_key = p + 24 + key_len
+    token = align4(align4(after_key) + 4)
+    if token + 16 > len(d):
+        raise NdrError("session authentication ends early")
+    return d[p : p + 24] + d[after_key:token] + d[token + 16 :]
 
 
-@dataclass(frozen=True)
-class _Auth:
-    account_name: str | None = None
-    domain_name: str | None = None
-    user_sid: str | None = None
-    uid: int | None = None
-    gid: int | None = None
-    unix_name: str | None = None
-
-
-def _auth_session_info(r: NdrReader, layout: Layout) -> _Auth:
-    r.align(4)
-    token_p, unix_token_p, info_p, unix_info_p = r.ptr(), r.ptr(), r.ptr(), r.ptr()
-    r.ptr()  # [ignore] torture
-    r.skip_blob()  # session_key
-    r.ptr()  # [ignore] credentials
-    r.guid()  # unique_session_token
-    r.u16()  # ticket_type
-    user_sid = _security_token(r, layout) if token_p else None
-    uid, gid = _unix_token(r) if unix_token_p else (None, None)
-    account, domain = _user_info(r, layout) if info_p else (None, None)
-    unix_name = _unix_info(r) if unix_info_p else None
-    return _Auth(account, domain, user_sid, uid, gid, unix_name)
+def _auth_memoized(d: bytes, p: int, layout: Layout) -> tuple:
+    memo_key = (layout.name, _auth_memo_key(d, p))
+    found = _AUTH_MEMO.get(memo_key)
+    if found is None:
+        found, end = _auth(d, p, layout)
+        if end != len(d):
+            raise NdrError(f"{len(d) - end} bytes left over after the session record")
+        if len(_AUTH_MEMO) >= _AUTH_MEMO_MAX:
+            _AUTH_MEMO.clear()
+        _AUTH_MEMO[memo_key] = found
+    return found
 
 
 def decode_session(value: bytes, layout: Layout) -> SessionGlobal:
@@ -311,94 +519,148 @@ def decode_session(value: bytes, layout: Layout) -> SessionGlobal:
 
     Raises :class:`NdrError` when the bytes do not decode exactly with ``layout``.
     """
-    r = NdrReader(strip_watchers(value))
-    _union_header(r)
-    r.align(8)
-    r.ptr()  # [ignore] db_rec
-    global_id = r.u32()
-    wire_id = r.hyper()
-    creation, expiration, auth_time = r.nttime(), r.nttime(), r.nttime()
-    r.u32()  # auth_session_info_seqnum
-    auth_p = r.ptr()
-    dialect = r.u16()
-    client_guid = r.guid() if layout.session_client_guid else None
-    signing_flags = r.u8()
-    signing_algo = r.u16()
-    encryption_flags = r.u8()
-    encryption_cipher = r.u16()
-    for _ in range(4):  # signing, encryption, decryption, application key blobs
-        r.skip_blob()
-        r.ptr()  # [ignore] the key object
-    num_channels = r.count(48, _MAX_CHANNELS)
-    channels = tuple(_channel(r, layout) for _ in range(num_channels))
-    auth = _auth_session_info(r, layout) if auth_p else _Auth()
-    r.done()
+    d = strip_watchers(value)
+    try:
+        (
+            version,
+            _seq,
+            level,
+            referent,
+            _db_rec,
+            global_id,
+            wire_id,
+            creation,
+            expiration,
+            auth_time,
+            _auth_seq,
+            auth_p,
+            dialect,
+        ) = _SESSION_HEAD.unpack_from(d, 0)
+        _check_header(version, level, referent)
+        p = _SESSION_HEAD.size
+        client_guid = None
+        if layout.session_client_guid:
+            client_guid, p = ndr.guid(d, p)
+        sign_flags, sign_algo, enc_flags, enc_cipher = _SESSION_CRYPTO.unpack_from(d, p)
+        p += _SESSION_CRYPTO.size
+        for _ in range(4):  # signing, encryption, decryption, application key blobs,
+            p = (p + 3) & ~3  # each followed by its [ignore] key pointer
+            p = ((p + 4 + U32(d, p)[0] + 3) & ~3) + 4
+        num_channels = U32(d, p)[0]
+        if not 1 <= num_channels <= _MAX_CHANNELS:
+            raise NdrError(f"session has {num_channels} channels (1 to {_MAX_CHANNELS})")
+        p += 4
+        channels = []
+        for _ in range(num_channels):
+            channel, p = _channel(d, p, layout)
+            channels.append(channel)
+        if auth_p:
+            auth = _auth_memoized(d, p, layout)
+            p = len(d)
+        else:
+            auth = _NO_AUTH
+    except (struct.error, IndexError) as exc:
+        raise NdrError(f"session record ends early: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise NdrError(f"session record holds a string that is not UTF-8: {exc}") from None
+    if p != len(d):
+        raise NdrError(f"{len(d) - p} bytes left over after the session record")
     return SessionGlobal(
-        session_global_id=global_id,
-        session_wire_id=wire_id,
-        creation_time=creation,
-        expiration_time=expiration,
-        auth_time=auth_time,
-        connection_dialect=dialect,
-        client_guid=client_guid,
-        signing_flags=signing_flags,
-        signing_algo=signing_algo,
-        encryption_flags=encryption_flags,
-        encryption_cipher=encryption_cipher,
-        channels=channels,
-        account_name=auth.account_name,
-        domain_name=auth.domain_name,
-        user_sid=auth.user_sid,
-        uid=auth.uid,
-        gid=auth.gid,
-        unix_name=auth.unix_name,
+        global_id,
+        wire_id,
+        creation,
+        expiration,
+        auth_time,
+        dialect,
+        client_guid,
+        sign_flags,
+        sign_algo,
+        enc_flags,
+        enc_cipher,
+        tuple(channels),
+        *auth,
     )
 
 
 def decode_tcon(value: bytes, layout: Layout) -> TconGlobal:
     """Decode a value of ``smbXsrv_tcon_global.tdb``."""
-    r = NdrReader(value)
-    _union_header(r)
-    r.align(8)
-    r.ptr()  # [ignore] db_rec
-    global_id, wire_id = r.u32(), r.u32()
-    sid = _server_id(r)
-    creation = r.nttime()
-    share = r.string()
-    encryption_flags = r.u8()
-    session_global_id = r.u32()
-    signing_flags = r.u8()
-    r.done()
-    return TconGlobal(global_id, wire_id, sid, creation, share, encryption_flags,
-                      session_global_id, signing_flags)
+    try:
+        (
+            version,
+            _seq,
+            level,
+            referent,
+            _db_rec,
+            global_id,
+            wire_id,
+            pid,
+            task,
+            vnn,
+            unique,
+            creation,
+        ) = _TCON_HEAD.unpack_from(value, 0)
+        _check_header(version, level, referent)
+        share, p = ndr.string(value, _TCON_HEAD.size)
+        enc_flags = value[p]
+        session_id, sign_flags = struct.unpack_from("<IB", value, align4(p + 1))
+        p = align4(p + 1) + 5
+    except (struct.error, IndexError) as exc:
+        raise NdrError(f"tree connect record ends early: {exc}") from None
+    if p != len(value):
+        raise NdrError(f"{len(value) - p} bytes left over after the tree connect record")
+    return TconGlobal(
+        global_id,
+        wire_id,
+        ServerId(pid, task, vnn, unique),
+        creation,
+        ndr.text(share),
+        enc_flags,
+        session_id,
+        sign_flags,
+    )
 
 
 def decode_open(value: bytes, layout: Layout) -> OpenGlobal:
     """Decode a value of ``smbXsrv_open_global.tdb``."""
-    r = NdrReader(value)
-    _union_header(r)
-    r.align(8)
-    if layout.open_db_rec:
-        r.ptr()  # [ignore] db_rec
-    sid = _server_id(r)
-    session_id = tcon_id = None
-    if layout.open_session_ids:
-        session_id, tcon_id = r.hyper(), r.u32()
-    global_id = r.u32()
-    persistent, volatile = r.hyper(), r.hyper()
-    owner = r.sid()
-    open_time = r.nttime()
-    for _ in range(3):
-        r.guid()  # create_guid, client_guid, app_instance_id
-    if layout.open_session_ids:
-        r.u32()  # create_action
-    disconnect = r.nttime()
-    r.u32()  # durable_timeout_msec
-    durable = bool(r.u8())
-    r.skip_blob()  # backend_cookie
-    r.u16()  # channel_sequence
-    r.hyper()  # channel_generation
-    r.skip(64)  # lock_sequence_array
-    r.done()
-    return OpenGlobal(sid, session_id, tcon_id, global_id, persistent, volatile, owner,
-                      open_time, durable, disconnect)
+    try:
+        version, _seq, level, referent = _OPEN_HEAD.unpack_from(value, 0)
+        _check_header(version, level, referent)
+        p = 16 + (8 if layout.open_db_rec else 0)  # [ignore] db_rec, padded to 8
+        pid, task, vnn, unique = _SERVER_ID.unpack_from(value, p)
+        p += 24
+        session_id = tcon_id = None
+        if layout.open_session_ids:
+            session_id, tcon_id = struct.unpack_from("<QI", value, p)
+            p += 12
+        p = align4(p)
+        global_id = U32(value, p)[0]
+        p = align8(p + 4)
+        persistent, volatile = _PERSISTENT_VOLATILE.unpack_from(value, p)
+        p += 16
+        p = align4(p)
+        owner_end = sid_end(value, p)
+        owner = value[p:owner_end]
+        p = owner_end
+        open_time = struct.unpack_from("<Q", value, align4(p))[0]
+        p = align4(p) + 8 + 48  # open_time; create_guid, client_guid, app_instance_id
+        if layout.open_session_ids:
+            p += 4  # create_action
+        disconnect, _timeout, durable = struct.unpack_from("<QIB", value, p)
+        p = blob_end(value, p + 13)  # backend_cookie
+        p = align8(((p + 1) & ~1) + 2) + 8 + 64  # channel_sequence, generation, locks
+    except (struct.error, IndexError) as exc:
+        raise NdrError(f"open record ends early: {exc}") from None
+    if p != len(value):
+        raise NdrError(f"{len(value) - p} bytes left over after the open record")
+    return OpenGlobal(
+        ServerId(pid, task, vnn, unique),
+        session_id,
+        tcon_id,
+        global_id,
+        persistent,
+        volatile,
+        owner,
+        open_time,
+        bool(durable),
+        disconnect,
+    )

@@ -17,9 +17,17 @@ On-disk layout (``lib/tdb/common/tdb_private.h``), in the file's byte order:
   then the key and the data. Live records carry ``TDB_MAGIC``; deleted ones awaiting
   reuse carry ``TDB_DEAD_MAGIC`` and are skipped.
 
-smbd may write while we read. Every record is validated (offsets inside the file, lengths
-that fit, magic); a chain that looks torn is read again from a fresh copy of the file, and
-skipped if it still does not validate. Skips are counted and explained, never hidden.
+Two ways to read, same result on a quiet file:
+
+- :func:`read_tdb` walks every hash chain of a copy of the whole file. smbd may write
+  while we read: every record is validated (offsets inside the file, lengths that fit,
+  magic); a chain that looks torn is read again from a fresh copy of the file, and skipped
+  if it still does not validate. Skips are counted and explained, never hidden.
+- :func:`stream_tdb` reads the records in file order, in chunks, the way ``tdb_check``
+  walks them (each record is followed by the next, ``rec_len`` bytes later), so memory
+  stays small however large the database. Where the records stop tiling the file (a
+  write in progress, damage), it falls back to walking the chains for whatever it has
+  not delivered yet.
 """
 
 from __future__ import annotations
@@ -27,7 +35,6 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 TDB_MAGIC_FOOD = b"TDB file\n"
 TDB_VERSION = 0x26011967 + 6
@@ -45,31 +52,47 @@ class TdbFormatError(ValueError):
     """The file is not a TDB database (or its header is unusable)."""
 
 
-@dataclass(frozen=True)
 class TdbRecord:
     """One live record: its key and its value, as bytes."""
 
-    key: bytes
-    value: bytes
+    __slots__ = ("key", "value")
+
+    def __init__(self, key: bytes, value: bytes) -> None:
+        self.key = key
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"TdbRecord(key={self.key!r}, value=<{len(self.value)} bytes>)"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TdbRecord) and (self.key, self.value) == (other.key, other.value)
+
+    __hash__ = None  # type: ignore[assignment]
 
 
-@dataclass
 class TdbScan:
     """The result of reading a TDB: its live records and what had to be skipped."""
 
-    records: list[TdbRecord]
-    skipped: int = 0
-    problems: list[str] = field(default_factory=list)
+    __slots__ = ("problems", "records", "skipped")
+
+    def __init__(self, records: list[TdbRecord] | None = None) -> None:
+        self.records: list[TdbRecord] = [] if records is None else records
+        self.skipped = 0
+        self.problems: list[str] = []
 
 
-@dataclass(frozen=True)
 class _Layout:
-    order: str
-    base: int
-    hash_size: int
+    """Byte order, start of the database proper, and hash size of one TDB file."""
+
+    __slots__ = ("base", "hash_size", "order")
+
+    def __init__(self, order: str, base: int, hash_size: int) -> None:
+        self.order = order
+        self.base = base
+        self.hash_size = hash_size
 
 
-def _layout(path: str, data: bytes) -> _Layout:
+def _layout(path: str, data: bytes, size: int | None = None) -> _Layout:
     if len(data) < HEADER_SIZE or not data.startswith(TDB_MAGIC_FOOD):
         raise TdbFormatError(f"{path} is not a TDB database (no 'TDB file' header)")
     for order in "<>":
@@ -83,9 +106,10 @@ def _layout(path: str, data: bytes) -> _Layout:
     base = 0
     if rwlocks == TDB_FEATURE_FLAG_MAGIC and features & TDB_FEATURE_FLAG_MUTEX:
         base = mutex_size
-    if hash_size == 0 or base + HEADER_SIZE + 4 * (hash_size + 1) > len(data):
+    size = len(data) if size is None else size
+    if hash_size == 0 or base + HEADER_SIZE + 4 * (hash_size + 1) > size:
         raise TdbFormatError(
-            f"{path}: TDB header is unusable (hash size {hash_size}, file {len(data)} bytes)"
+            f"{path}: TDB header is unusable (hash size {hash_size}, file {size} bytes)"
         )
     return _Layout(order, base, hash_size)
 
@@ -151,7 +175,7 @@ def read_tdb(path: str | os.PathLike[str]) -> TdbScan:
     name = os.fspath(path)
     data = _read_file(name)
     lay = _layout(name, data)
-    scan = TdbScan(records=[])
+    scan = TdbScan()
     fresh: bytes | None = None
     for bucket, head in enumerate(_heads(data, lay)):
         if not head:
@@ -175,6 +199,101 @@ def read_tdb(path: str | os.PathLike[str]) -> TdbScan:
     return scan
 
 
+_CHUNK = 4 << 20
+_TDB_FREE_MAGIC = ~TDB_MAGIC & 0xFFFFFFFF
+_TDB_RECOVERY_MAGIC = 0xF53BC0E7
+
+
+class TdbStream:
+    """The live records of a TDB, read in file order with bounded memory.
+
+    Iterate over it once; afterwards ``skipped`` and ``problems`` say what could not be
+    read (as for :class:`TdbScan`), and ``fell_back`` whether the chains had to be walked.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self.skipped = 0
+        self.problems: list[str] = []
+        self.fell_back = False
+
+    def __iter__(self) -> Iterator[TdbRecord]:
+        seen: set[bytes] = set()
+        try:
+            for record in self._linear():
+                seen.add(record.key)
+                yield record
+            return
+        except _LostTrack as exc:
+            self.fell_back = True
+            reason = str(exc)
+        scan = read_tdb(self.path)
+        self.skipped, self.problems = scan.skipped, scan.problems
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(f"file order lost ({reason}); walked the hash chains")
+        for record in scan.records:
+            if record.key not in seen:
+                yield record
+
+    def _linear(self) -> Iterator[TdbRecord]:
+        unpack_rec = None
+        fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            size = os.fstat(fd).st_size
+            head = os.pread(fd, HEADER_SIZE, 0)
+            lay = _layout(self.path, head, size)
+            recovery = lay.base + struct.unpack_from(lay.order + "I", head, 44)[0]
+            unpack_rec = struct.Struct(lay.order + "IIIIII").unpack_from
+            off = lay.base + HEADER_SIZE + 4 * (lay.hash_size + 1)
+            buf, buf_start = b"", off
+            while off + RECORD_HEADER_SIZE <= size:
+                if off + RECORD_HEADER_SIZE > buf_start + len(buf):
+                    buf, buf_start = self._refill(fd, buf, buf_start, off, RECORD_HEADER_SIZE)
+                _next, rec_len, key_len, data_len, _hash, magic = unpack_rec(buf, off - buf_start)
+                end = off + RECORD_HEADER_SIZE + rec_len
+                known = magic in (TDB_MAGIC, TDB_DEAD_MAGIC, _TDB_FREE_MAGIC, _TDB_RECOVERY_MAGIC)
+                if rec_len % 4 or end > size or not (known or off == recovery):
+                    raise _LostTrack(f"record at {off - lay.base}: magic 0x{magic:08x}, "
+                                     f"length {rec_len}")
+                if magic == TDB_MAGIC:
+                    if key_len + data_len > rec_len:
+                        raise _LostTrack(f"record at {off - lay.base} has impossible lengths")
+                    start = off + RECORD_HEADER_SIZE
+                    stop = start + key_len + data_len
+                    if stop > buf_start + len(buf):
+                        buf, buf_start = self._refill(fd, buf, buf_start, off, stop - off)
+                    s = start - buf_start
+                    yield TdbRecord(buf[s : s + key_len], buf[s + key_len : s + key_len + data_len])
+                off = end
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _refill(fd: int, buf: bytes, buf_start: int, off: int, need: int) -> tuple[bytes, int]:
+        """Keep ``buf`` from ``off`` on and read on until it holds ``need`` bytes more."""
+        keep = buf[off - buf_start :] if off < buf_start + len(buf) else b""
+        want = max(_CHUNK, need - len(keep))
+        more = os.pread(fd, want, off + len(keep))
+        data = keep + more
+        if len(data) < need:
+            raise _LostTrack(f"file ends inside the record at {off}")
+        return data, off
+
+
+class _LostTrack(Exception):
+    """The records stopped tiling the file: fall back to the chains."""
+
+
+def stream_tdb(path: str | os.PathLike[str]) -> TdbStream:
+    """Return the live records of the TDB at ``path`` as a :class:`TdbStream`.
+
+    Iterating opens the file read-only and takes no lock, like :func:`read_tdb`, but
+    holds only a few MiB of the file at a time. Raises :class:`TdbFormatError` (when
+    iterated) for a file that is not a TDB.
+    """
+    return TdbStream(path)
+
+
 def iter_tdb(path: str | os.PathLike[str]) -> Iterator[TdbRecord]:
-    """Yield the live records of the TDB at ``path`` (see :func:`read_tdb`)."""
-    yield from read_tdb(path).records
+    """Yield the live records of the TDB at ``path`` (see :func:`stream_tdb`)."""
+    yield from stream_tdb(path)

@@ -12,22 +12,21 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-from pathlib import Path
 
 from .server import foreign_root
 
 _VERSION = re.compile(r"Version\s+(\d+\.\d+\.\d+\S*)")
 
 
-def _cache_path() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
-    return Path(base) / "smbsession" / "smbd-versions.json"
+def _cache_path() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "smbsession", "smbd-versions.json")
 
 
 def _read_cache() -> dict[str, str]:
     try:
-        data = json.loads(_cache_path().read_text())
+        with open(_cache_path(), encoding="utf-8") as fh:
+            data = json.load(fh)
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -35,16 +34,19 @@ def _read_cache() -> dict[str, str]:
 
 def _write_cache(cache: dict[str, str]) -> None:
     path = _cache_path()
+    tmp = f"{path}.{os.getpid()}.tmp"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(cache))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(cache, fh)
         os.replace(tmp, path)
     except OSError:
         pass  # a cache we cannot write only costs the next listing a process start
 
 
 def _ask(pid: int) -> str | None:
+    import subprocess
+
     exe = os.readlink(f"/proc/{pid}/exe")
     root = foreign_root(pid)
     if root is None:
@@ -73,6 +75,8 @@ def smbd_version(pid: int) -> str | None:
     cache = _read_cache()
     if key in cache:
         return cache[key]
+    import subprocess
+
     try:
         version = _ask(pid)
     except (OSError, subprocess.SubprocessError):
