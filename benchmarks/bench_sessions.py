@@ -37,6 +37,10 @@ sys.path.insert(0, str(ROOT / "src"))
 from smbsession.lab import SHARE, Lab  # noqa: E402
 
 SESSIONS_PER_CONNECTION = 500
+_SCRIPT = Path(sys.executable).with_name("Get-SmbSession")
+#: The installed console script when there is one (as users run it), else the module.
+GET_SMBSESSION = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "smbsession",
+                                                           "get"]
 
 
 def _hold(lab_dir: str, count: int, start: int, ready: mp.Queue, stop: mp.Event) -> None:
@@ -97,19 +101,18 @@ class Sample:
     ok: bool
 
 
-def _measure(cmd: list[str], limit_bytes: int | None = None) -> Sample:
-    def limit() -> None:
-        if limit_bytes:
-            import resource
-
-            resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
-
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            preexec_fn=limit if limit_bytes else None)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    return Sample(elapsed, int(usage.ru_maxrss), os.waitstatus_to_exitcode(status) == 0)
+def _measure(cmd: list[str], env: dict[str, str]) -> Sample:
+    """Run ``cmd`` once under GNU time: wall time, and the peak RSS of that command alone
+    (the child is forked from ``time``, not from this large process)."""
+    with tempfile.NamedTemporaryFile("r") as report:
+        start = time.perf_counter()
+        proc = subprocess.run(["/usr/bin/time", "-o", report.name, "-f", "%M", *cmd],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                              check=False)
+        elapsed = time.perf_counter() - start
+        lines = report.read().split()
+    rss = int(lines[-1]) if lines and lines[-1].isdigit() else 0
+    return Sample(elapsed, rss, proc.returncode == 0)
 
 
 def _count_sessions(lab: Lab) -> int:
@@ -140,6 +143,9 @@ def main() -> int:
     held = 0
     rows: list[str] = []
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    # As after a pip install: byte-compiled, whatever PYTHONDONTWRITEBYTECODE says.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "src")],
+                   stdout=subprocess.DEVNULL, check=False)
     try:
         version = subprocess.run(["smbd", "--version"], capture_output=True, text=True,
                                  check=False).stdout.strip()
@@ -167,9 +173,9 @@ def main() -> int:
                   f"{time.perf_counter() - t0:.0f} s)", flush=True)
             commands: dict[str, list[str]] = {}
             for source in args.sources.split(","):
-                commands[f"Get-SmbSession ({source})"] = [
-                    sys.executable, "-m", "smbsession", "get", "-SmbConf", str(lab.conf_path),
-                    "-Format", "Json", "-Source", source,
+                commands[f"Get-SmbSession -Source {source}"] = [
+                    *GET_SMBSESSION, "-SmbConf", str(lab.conf_path), "-Format", "Json",
+                    "-Source", source,
                 ]
             commands["smbstatus -b"] = ["smbstatus", "-b", "-s", str(lab.conf_path)]
             if size <= args.json_limit:
@@ -177,8 +183,7 @@ def main() -> int:
             samples: dict[str, list[Sample]] = {k: [] for k in commands}
             for _ in range(args.repeat):
                 for name, cmd in commands.items():
-                    samples[name].append(_measure(cmd) if "smbsession" not in cmd else
-                                         _measure_env(cmd, env))
+                    samples[name].append(_measure(cmd, env))
             base_median = statistics.median(s.seconds for s in samples["smbstatus -b"])
             for name, got in samples.items():
                 med = statistics.median(s.seconds for s in got)
@@ -204,16 +209,6 @@ def main() -> int:
                    f"alternating.\n\n{header}" + "\n".join(rows) + "\n")
     print(f"\nwritten to {out}")
     return 0
-
-
-def _measure_env(cmd: list[str], env: dict[str, str]) -> Sample:
-    old = dict(os.environ)
-    os.environ.update(env)
-    try:
-        return _measure(cmd)
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
 
 
 if __name__ == "__main__":
