@@ -81,9 +81,9 @@ def test_ipv6_client(any_lab: Lab) -> None:
 def test_transport_and_shares(any_lab: Lab) -> None:
     with smbprotocol_sessions(any_lab, ["labalice"]) as (alice,):
         row = listing(any_lab)[alice.session_id]
+        assert isinstance(row["SmbdPid"], int) and os.path.exists(f"/proc/{row['SmbdPid']}")
     assert row["TransportName"] == f"tcp:127.0.0.1:{any_lab.port}"
     assert row["Shares"] == ["share"]
-    assert isinstance(row["SmbdPid"], int) and os.path.exists(f"/proc/{row['SmbdPid']}")
 
 
 def test_seconds_exists_and_idle_follow_the_client(any_lab: Lab) -> None:
