@@ -14,6 +14,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable
 
+from .closing import CloseResult, ConfirmationRequired, SessionNotFound, close_smb_session
 from .errors import (
     AccessDenied,
     ConfigNotFound,
@@ -28,16 +29,20 @@ from .query import SessionQuery
 
 __all__ = [
     "AccessDenied",
+    "CloseResult",
     "ConfigNotFound",
+    "ConfirmationRequired",
     "InvalidParameter",
     "SambaNotInstalled",
     "ServerNotRunning",
+    "SessionNotFound",
     "SessionQuery",
     "SmbSession",
     "SmbSessionError",
     "SmbSessionWarning",
     "SourceError",
     "SourceResult",
+    "close_smb_session",
     "get_smb_session",
     "read_sessions",
 ]

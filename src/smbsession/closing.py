@@ -1,0 +1,149 @@
+"""Close-SmbSession: close exactly the chosen sessions of the local Samba server.
+
+The whole query is resolved before anything is closed; each closing is confirmed (unless
+``force``); each session is reported closed only after it is verifiably gone.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from .errors import AccessDenied, SmbSessionError, SourceError
+from .model import SmbSession
+from .query import SessionQuery
+
+#: Answers a confirmation callback may give, as PowerShell offers them.
+YES, YES_TO_ALL, NO, NO_TO_ALL = "yes", "all", "no", "none"
+
+
+class SessionNotFound(SmbSessionError):
+    """The query matched no session (nothing was closed)."""
+
+
+class ConfirmationRequired(SmbSessionError):
+    """Closing needs ``force`` or an interactive confirmation (nothing was closed)."""
+
+
+class CloseResult:
+    """What happened to one session: ``closed`` or not, and why (``message``)."""
+
+    __slots__ = ("closed", "message", "session")
+
+    def __init__(self, session: SmbSession, closed: bool, message: str) -> None:
+        self.session = session
+        self.closed = closed
+        self.message = message
+
+    def __repr__(self) -> str:
+        return (f"CloseResult(session_id={self.session.session_id}, closed={self.closed}, "
+                f"message={self.message!r})")
+
+
+def target(session: SmbSession) -> str:
+    """The target text PowerShell prints for a session (its SessionId)."""
+    return str(session.session_id)
+
+
+def close_smb_session(
+    query: SessionQuery,
+    smb_conf: str | None = None,
+    force: bool = False,
+    confirm: Callable[[SmbSession], str] | None = None,
+    what_if: bool = False,
+    close_connection: bool = False,
+    timeout: float = 10.0,
+) -> list[CloseResult]:
+    """Close the sessions ``query`` selects; return one result per session.
+
+    Closing a session closes every file it has open (unsaved client data may be lost),
+    so it must be confirmed: ``force=True``, or ``confirm`` called once per session and
+    answering ``"yes"``, ``"all"`` (yes to all), ``"no"`` or ``"none"`` (no to all).
+    ``what_if=True`` closes nothing and returns every selected session with
+    ``closed=False``. ``close_connection=True`` (with ``force``) ends the whole TCP
+    connection of each session, and with it every other session on that connection.
+
+    Raises :class:`AccessDenied` unless run as root, :class:`SessionNotFound` when the
+    query selects nothing, :class:`ConfirmationRequired` when neither ``force`` nor
+    ``confirm`` is given; in all three cases nothing is closed.
+    """
+    from . import read_sessions
+    from .samba import close as backend
+    from .samba import config as samba_config
+    from .samba import server, smbxsrv, version
+
+    if os.geteuid() != 0 and not what_if:
+        raise AccessDenied("Close-SmbSession: closing sessions needs root. Run it with sudo.")
+    if close_connection and not force:
+        raise ConfirmationRequired(
+            "Close-SmbSession: -CloseConnection ends every session on the connection; "
+            "it needs -Force as well."
+        )
+    config = samba_config.load_config(smb_conf)
+    server.check_readable(config)
+    pid = server.smbd_pid(config)
+    layout = smbxsrv.layout_for_version(version.smbd_version(pid) if pid else None)
+    if layout is None:
+        raise SourceError(
+            "Close-SmbSession: this Samba release's session records are not known to "
+            "smbsession, so no session can be closed safely."
+        )
+    if query.session_id:
+        query = SessionQuery(**{**_fields(query), "include_hidden": True})
+    selected = query.select(read_sessions(smb_conf, source="tdb").sessions)
+    if not selected:
+        raise SessionNotFound(_not_found(query))
+    if what_if:
+        return [CloseResult(s, False, "what if") for s in selected]
+    if not force and confirm is None:
+        raise ConfirmationRequired(
+            "Close-SmbSession: nothing was closed. Closing a session closes its open files; "
+            "confirm with -Force, or run it on a terminal to answer -Confirm prompts."
+        )
+    records = backend.live_sessions(config, layout)
+    results: list[CloseResult] = []
+    answer_all: str | None = YES_TO_ALL if force else None
+    closed_ids: set[int] = set()
+    for session in selected:
+        if session.session_id in closed_ids:
+            results.append(CloseResult(session, True, "closed with its connection"))
+            continue
+        answer = answer_all or confirm(session)  # type: ignore[misc]
+        if answer in (YES_TO_ALL, NO_TO_ALL):
+            answer_all = answer
+        if answer in (NO, NO_TO_ALL):
+            results.append(CloseResult(session, False, "declined"))
+            continue
+        record = records.get(session.session_id)
+        if record is None:
+            results.append(CloseResult(session, True, "already gone"))
+            continue
+        try:
+            if close_connection:
+                ended = backend.close_connection(config, layout, record, timeout)
+                closed_ids.update(ended)
+                results.append(CloseResult(session, True, f"connection ended ({len(ended)} "
+                                                          "session(s))"))
+            else:
+                backend.close_session(config, layout, record, timeout)
+                closed_ids.add(session.session_id)
+                results.append(CloseResult(session, True, "closed"))
+        except backend.CloseFailed as exc:
+            results.append(CloseResult(session, False, str(exc)))
+    return results
+
+
+def _fields(query: SessionQuery) -> dict[str, object]:
+    return {name: getattr(query, name) for name in (
+        "session_id", "client_computer_name", "client_user_name", "scope_name",
+        "cluster_node_name", "include_hidden", "smb_instance")}
+
+
+def _not_found(query: SessionQuery) -> str:
+    missing = query.unmatched([])
+    if not missing:
+        return "Close-SmbSession: No MSFT_SmbSession objects found."
+    return " ".join(
+        f"No MSFT_SmbSession objects found with property '{name}' equal to '{value}'."
+        for name, value in missing
+    )
