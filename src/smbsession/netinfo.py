@@ -192,6 +192,8 @@ def parse_inet_diag_messages(data: bytes) -> tuple[list[TcpConnection], bool]:
         if kind == NLMSG_DONE:
             return out, True
         if kind == NLMSG_ERROR:
+            if length < _NLMSGHDR.size + 4:
+                raise SockDiagError("netlink error message without its error number")
             errno = -struct.unpack_from("=i", data, pos + _NLMSGHDR.size)[0]
             raise SockDiagError(errno, f"sock_diag: {os.strerror(errno)}")
         if kind == SOCK_DIAG_BY_FAMILY:
