@@ -30,6 +30,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
+from ..errors import SourceError
 from ..model import DIALECT_NAMES, SmbSession, SourceResult, dialect_name
 from . import crypto
 from .config import SambaConfig
@@ -43,7 +44,7 @@ from .smbxsrv import (
     decode_session,
     decode_tcon,
 )
-from .tdb import read_tdb, stream_tdb
+from .tdb import TdbFormatError, read_tdb, stream_tdb
 
 SESSION_DB = "smbXsrv_session_global.tdb"
 TCON_DB = "smbXsrv_tcon_global.tdb"
@@ -65,18 +66,28 @@ def _decode_all(path: str, decode, layout: Layout, what: str, warnings: list[str
     scan = stream_tdb(path)
     out = []
     failed: dict[bytes, str] = {}
-    for record in scan:
-        try:
-            out.append(decode(record.value, layout))
-        except NdrError as exc:
-            failed[record.key] = str(exc)
+    try:
+        for record in scan:
+            try:
+                out.append(decode(record.value, layout))
+            except NdrError as exc:
+                failed[record.key] = str(exc)
+    except (TdbFormatError, OSError) as exc:
+        if what == "session":
+            raise SourceError(f"cannot read the sessions: {exc}") from None
+        warnings.append(f"{name}: unreadable, {what}s are unknown ({exc})")
+        return out
     if scan.skipped:
         warnings.append(
             f"{name}: {scan.skipped} hash chain(s) could not be read completely, their "
             f"records are missing ({'; '.join(scan.problems[:3])})"
         )
     if failed:
-        for record in read_tdb(path).records:
+        try:
+            again = read_tdb(path).records
+        except (TdbFormatError, OSError):
+            again = []
+        for record in again:
             if record.key in failed:
                 try:
                     out.append(decode(record.value, layout))
