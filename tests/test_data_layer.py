@@ -225,3 +225,25 @@ def test_listing_as_a_library(lab: Lab) -> None:
     assert [s.session_id for s in found] == [alice.session_id]
     assert found[0].client_user_name == f"{NETBIOS_NAME}\\labalice"
     assert isinstance(found[0].seconds_exists, int)
+
+
+def test_listing_never_writes_to_samba_files(lab: Lab) -> None:
+    import hashlib
+
+    def fingerprint() -> dict[str, tuple[str, int]]:
+        lock = lab.directory / "lock"
+        out = {}
+        for path in sorted(lock.glob("*.tdb")):
+            out[path.name] = (hashlib.sha256(path.read_bytes()).hexdigest(),
+                              path.stat().st_mtime_ns)
+        return out
+
+    files = {"labalice": ["handsoff.txt"]}
+    with smbprotocol_sessions(lab, ["labalice", "labbob"], files=files):
+        listing(lab)  # let the sessions settle before the first fingerprint
+        before = fingerprint()
+        for _ in range(3):
+            listing(lab)
+        after = fingerprint()
+    assert before == after
+    assert "smbXsrv_session_global.tdb" in before
