@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -36,10 +37,12 @@ CHROOT = Path(os.environ.get("SMBSESSION_CHROOT", "/var/tmp/smbsession-trixie"))
 
 
 @contextlib.contextmanager
-def running_lab(name: str = "lab", chroot: Path | None = None) -> Iterator[Lab]:
+def running_lab(name: str = "lab", chroot: Path | None = None,
+                port: int | None = None) -> Iterator[Lab]:
     """Start a lab in a fresh directory the lab users can enter; stop and remove it after.
 
-    With ``chroot``, the lab runs the Samba release installed in that root directory.
+    With ``chroot``, the lab runs the Samba release installed in that root directory;
+    ``port`` asks for that port (the lab takes a free one when it is busy).
     """
     reason = _samba_missing()
     if reason:
@@ -49,7 +52,7 @@ def running_lab(name: str = "lab", chroot: Path | None = None) -> Iterator[Lab]:
     base.chmod(0o755)
     instance = Lab(base, chroot=chroot)
     try:
-        instance.start()
+        instance.start(port=port)
         yield instance
     finally:
         instance.stop()
@@ -91,10 +94,13 @@ class CliResult:
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, user: str | None = None,
-            stdin: str | None = None) -> CliResult:
+            stdin: str | IO[bytes] | None = None) -> CliResult:
     """Run ``python -m smbsession ARGS`` (the real command line) and capture it.
 
     ``user`` runs it as that Unix user (through setpriv), to test what non-root sees.
+    ``stdin`` is pipeline input: a string is written into a pipe, an open file is given as
+    it is. Without it stdin is /dev/null, so that the command never reads whatever stdin
+    pytest itself was given.
     """
     cmd = [sys.executable, "-m", "smbsession", *args]
     if user is not None:
@@ -103,9 +109,15 @@ def run_cli(*args: str, env: dict[str, str] | None = None, user: str | None = No
         cmd = ["setpriv", f"--reuid={ids.stdout.strip()}", f"--regid={gid.stdout.strip()}",
                "--clear-groups", *cmd]
     full_env = {**os.environ, "PYTHONPATH": SRC, **(env or {})}
+    feed = {"input": stdin} if isinstance(stdin, str) else {"stdin": stdin or subprocess.DEVNULL}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=120,
-                          input=stdin, check=False)
+                          check=False, **feed)
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def run_get(lab: Lab, *args: str, stdin: str | IO[bytes] | None = None) -> CliResult:
+    """Run ``smbsession get -SmbConf <the lab's smb.conf> ARGS`` (see :func:`run_cli`)."""
+    return run_cli("get", "-SmbConf", str(lab.conf_path), *args, stdin=stdin)
 
 
 @pytest.fixture
@@ -172,14 +184,21 @@ def smbprotocol_sessions(lab: Lab, users: list[str], dialect: int | None = None,
 
 @contextlib.contextmanager
 def smbclient_session(lab: Lab, user: str, protocol: str = "SMB3_11",
-                      open_files: tuple[str, ...] = ()) -> Iterator[subprocess.Popen]:
-    """Hold an ``smbclient`` session (password from an auth file, never argv)."""
+                      open_files: tuple[str, ...] = (),
+                      netbios_name: str | None = None) -> Iterator[subprocess.Popen]:
+    """Hold an ``smbclient`` session (password from an auth file, never argv).
+
+    With ``netbios_name``, the client calls itself that in a NetBIOS session request,
+    which it sends when the lab listens on port 139 (it then reads no smb.conf: the lab's
+    own disables NetBIOS)."""
     for name in open_files:
         path = lab.share_path / name
         path.touch(exist_ok=True)
         path.chmod(0o666)
     proc = subprocess.Popen(
-        ["smbclient", f"//127.0.0.1/{SHARE}", "-p", str(lab.port), "-s", str(lab.conf_path),
+        ["smbclient", f"//127.0.0.1/{SHARE}", "-p", str(lab.port),
+         *(["-s", "/dev/null", "-n", netbios_name] if netbios_name else
+           ["-s", str(lab.conf_path)]),
          "-A", str(lab.user(user).auth_file(lab)), "-m", protocol],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
     )
@@ -197,6 +216,57 @@ def smbclient_session(lab: Lab, user: str, protocol: str = "SMB3_11",
             proc.wait(5)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="module")
+def alice_bob(lab: Lab) -> Iterator[list]:
+    """labalice (one file open) and labbob, two sessions on one smbprotocol connection,
+    held for a whole test module."""
+    files = {"labalice": ["alice-held.txt"]}
+    with smbprotocol_sessions(lab, ["labalice", "labbob"], files=files) as sessions:
+        yield sessions
+
+
+@contextlib.contextmanager
+def anonymous_session(lab: Lab, host: str = "127.0.0.1") -> Iterator[int]:
+    """Hold an anonymous (null) session with IPC$ open (impacket); yield its SessionId."""
+    from impacket.smbconnection import SMB2_DIALECT_311, SMBConnection
+
+    conn = SMBConnection(host, host, sess_port=lab.port, preferredDialect=SMB2_DIALECT_311)
+    try:
+        conn.login("", "")
+        conn.connectTree("IPC$")
+        yield conn.getSMBServer()._Session["SessionID"]
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def unauthenticated_session(lab: Lab, user: str = "labbob") -> Iterator[int]:
+    """Hold a session whose authentication has not completed: only the first leg of NTLM
+    is sent (smbprotocol). Yield the SessionId the server gave it."""
+    import spnego
+    from smbprotocol.connection import Capabilities, Connection
+    from smbprotocol.exceptions import MoreProcessingRequired
+    from smbprotocol.session import SMB2SessionSetupRequest
+
+    conn = Connection(uuid.uuid4(), "127.0.0.1", lab.port)
+    conn.connect()
+    try:
+        context = spnego.client(user, "unused", service="cifs", hostname="127.0.0.1",
+                                protocol="ntlm")
+        setup = SMB2SessionSetupRequest()
+        setup["capabilities"] = Capabilities.SMB2_GLOBAL_CAP_DFS
+        setup["security_mode"] = conn.client_security_mode
+        setup["buffer"] = context.step()
+        request = conn.send(setup, sid=0, credit_request=64)
+        try:
+            header = conn.receive(request)
+        except MoreProcessingRequired as exc:
+            header = exc.header
+        yield header["session_id"].get_value()
+    finally:
+        conn.disconnect(False)
 
 
 def wait_for(predicate, timeout: float = 15.0, interval: float = 0.1):

@@ -136,6 +136,7 @@ def test_get_smb_session_is_the_same_as_smbsession_get(lab: Lab) -> None:
         direct = subprocess.run(
             [sys.executable, "-c", script, "-SmbConf", str(lab.conf_path), str(bob.session_id)],
             capture_output=True, text=True, env={**os.environ, "PYTHONPATH": SRC}, check=False,
+            stdin=subprocess.DEVNULL,
         )
     assert via_module.returncode == direct.returncode == 0
     assert via_module.stdout == direct.stdout

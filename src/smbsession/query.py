@@ -2,41 +2,143 @@
 
 Matching follows the Windows cmdlet: every value is an exact match (no wildcards), a
 parameter given several values matches any of them, and different parameters must all
-match. Two documented extensions for Samba: ClientComputerName also matches the client's
-NetBIOS name and an IPv6 address with or without brackets; ClientUserName is compared
-case-insensitively and a bare user name (no ``DOMAIN\\``) matches that user in any domain.
+match. Strings are compared case-insensitively, as WMI compares them. Two documented
+extensions for Samba:
+
+- ClientComputerName matches the client's address as shown (``192.168.1.5``,
+  ``[fe80::1]``), an IPv6 address without brackets or in any spelling (``::1``,
+  ``0:0:0:0:0:0:0:1``), and the client's NetBIOS name when Samba knows it (clients that
+  connect over NetBIOS, port 139, send one);
+- ClientUserName matches ``DOMAIN\\user``; a bare user name (no ``DOMAIN\\``) matches that
+  user in any domain.
+
+Sessions that are hidden by default (see :class:`SessionQuery`) are selected only with
+``include_hidden``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import ipaddress
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 
-from .model import SmbSession
+from .errors import InvalidParameter
+from .model import SMB_INSTANCES, SmbSession
+
+UINT64_MAX = 2**64 - 1
+
+#: Filter field -> the Windows property it filters on, in the seed's positional order.
+PROPERTY_OF: dict[str, str] = {
+    "session_id": "SessionId",
+    "client_computer_name": "ClientComputerName",
+    "client_user_name": "ClientUserName",
+    "scope_name": "ScopeName",
+    "cluster_node_name": "ClusterNodeName",
+}
+
+Test = Callable[[SmbSession], bool]
 
 
-def _host_keys(value: str) -> set[str]:
+def _host_keys(value: str) -> frozenset[str]:
+    """The spellings of one ClientComputerName value that count as equal."""
     v = value.strip().lower()
     bare = v[1:-1] if v.startswith("[") and v.endswith("]") else v
-    return {v, bare, f"[{bare}]"}
+    keys = {v, bare}
+    try:
+        address = ipaddress.ip_address(bare)
+    except ValueError:
+        return frozenset(keys)
+    if address.version == 6:
+        keys.update({address.compressed, f"[{address.compressed}]", f"[{bare}]"})
+    else:
+        keys.add(address.compressed)
+    return frozenset(keys)
 
 
-def _user_matches(wanted: str, actual: str | None) -> bool:
-    if not actual:
-        return False
-    w, a = wanted.lower(), actual.lower()
-    if "\\" in w:
-        return w == a
-    return a.rpartition("\\")[2] == w
+def _session_id_test(wanted: int) -> Test:
+    return lambda s: s.session_id == wanted
+
+
+def _computer_test(wanted: str) -> Test:
+    keys = _host_keys(wanted)
+
+    def test(s: SmbSession) -> bool:
+        address, netbios = s.client_computer_name, s.client_netbios_name
+        return (address is not None and address.lower() in keys) or (
+            netbios is not None and netbios.lower() in keys
+        )
+
+    return test
+
+
+def _user_test(wanted: str) -> Test:
+    low = wanted.lower()
+    if "\\" in low or not low:
+        return lambda s: (s.client_user_name or "").lower() == low
+    return lambda s: (s.client_user_name or "").lower().rpartition("\\")[2] == low
+
+
+def _string_test(attribute: str, wanted: str) -> Test:
+    low = wanted.lower()
+
+    def test(s: SmbSession) -> bool:
+        actual = getattr(s, attribute)
+        return actual is not None and actual.lower() == low
+
+    return test
+
+
+def _test_for(name: str, value: object) -> Test:
+    if name == "session_id":
+        return _session_id_test(value)  # type: ignore[arg-type]
+    if name == "client_computer_name":
+        return _computer_test(str(value))
+    if name == "client_user_name":
+        return _user_test(str(value))
+    return _string_test(name, str(value))
+
+
+def _as_tuple(name: str, values: object) -> tuple[object, ...]:
+    if values is None:
+        return ()
+    if isinstance(values, (str, int)):
+        values = (values,)
+    try:
+        items = tuple(values)  # type: ignore[call-overload]
+    except TypeError:
+        raise InvalidParameter(
+            f"-{PROPERTY_OF[name]}: {values!r} is neither a value nor a list of values."
+        ) from None
+    for item in items:
+        if name == "session_id":
+            if isinstance(item, bool) or not isinstance(item, int) or not 0 <= item <= UINT64_MAX:
+                raise InvalidParameter(
+                    f"-SessionId: {item!r} is not a session id; a session id is a whole "
+                    f"number from 0 to {UINT64_MAX}."
+                )
+        elif not isinstance(item, str):
+            raise InvalidParameter(
+                f"-{PROPERTY_OF[name]}: {item!r} is not a string; give a string or a list "
+                "of strings."
+            )
+    return items
 
 
 @dataclass(frozen=True)
 class SessionQuery:
     """Which sessions to select; an empty tuple means "any value".
 
-    ``include_hidden`` also selects sessions that are hidden by default (anonymous and
-    not yet authenticated sessions). ``smb_instance`` selects by SmbInstance; Samba only
-    has ``Default``, so ``CSV``, ``SBL`` and ``SR`` select nothing.
+    Each filter takes a tuple (a single value or a list is accepted and stored as a
+    tuple). Values are checked when the query is made: a session id must be a whole
+    number from 0 to 18446744073709551615, the other filters strings, ``smb_instance``
+    one of ``Default``, ``CSV``, ``SBL``, ``SR`` in any case (stored in that spelling);
+    anything else raises :class:`~smbsession.errors.InvalidParameter` naming the
+    parameter and the value.
+
+    Hidden sessions: on Samba, a session is hidden by default when its authentication has
+    not completed yet or when it is anonymous (a null session, ``NT AUTHORITY\\ANONYMOUS
+    LOGON``); ``include_hidden`` selects them too. ``smb_instance`` selects by
+    SmbInstance: Samba only has ``Default``, so ``CSV``, ``SBL`` and ``SR`` select nothing.
     """
 
     session_id: tuple[int, ...] = ()
@@ -46,29 +148,33 @@ class SessionQuery:
     cluster_node_name: tuple[str, ...] = ()
     include_hidden: bool = False
     smb_instance: str | None = None
+    _tests: list[list[Test]] = field(default_factory=list, init=False, repr=False, compare=False)
 
-    def _value_matches(self, param: str, value: object, s: SmbSession) -> bool:
-        if param == "session_id":
-            return s.session_id == value
-        if param == "client_computer_name":
-            keys = _host_keys(str(value))
-            names = (s.client_computer_name, s.client_netbios_name)
-            return any(n is not None and n.lower() in keys for n in names)
-        if param == "client_user_name":
-            return _user_matches(str(value), s.client_user_name)
-        actual = getattr(s, param)
-        return actual is not None and actual.lower() == str(value).lower()
+    def __post_init__(self) -> None:
+        for name in PROPERTY_OF:
+            object.__setattr__(self, name, _as_tuple(name, getattr(self, name)))
+        if self.smb_instance is not None:
+            canonical = next(
+                (i for i in SMB_INSTANCES if i.lower() == str(self.smb_instance).lower()), None
+            )
+            if canonical is None:
+                raise InvalidParameter(
+                    f"-SmbInstance: '{self.smb_instance}' is not an SMB instance; use one "
+                    f"of: {', '.join(SMB_INSTANCES)}."
+                )
+            object.__setattr__(self, "smb_instance", canonical)
+        tests = [
+            [_test_for(name, value) for value in getattr(self, name)] for name in PROPERTY_OF
+        ]
+        self._tests.extend(t for t in tests if t)
 
     def matches(self, session: SmbSession) -> bool:
         """Return True when ``session`` passes every filter of this query."""
         if session.hidden and not self.include_hidden:
             return False
-        if self.smb_instance and self.smb_instance.lower() != (session.smb_instance or "").lower():
+        if self.smb_instance is not None and self.smb_instance != session.smb_instance:
             return False
-        for param, values in self._filters():
-            if values and not any(self._value_matches(param, v, session) for v in values):
-                return False
-        return True
+        return all(any(test(session) for test in alternatives) for alternatives in self._tests)
 
     def select(self, sessions: Iterable[SmbSession]) -> list[SmbSession]:
         """Return the sessions this query selects, in their original order."""
@@ -78,26 +184,24 @@ class SessionQuery:
         """Return ``(PropertyName, value)`` for each filter value that matched none of
         ``selected``: PowerShell reports each of them as a "not found" error."""
         missing: list[tuple[str, object]] = []
-        for param, values in self._filters():
-            for v in values:
-                if not any(self._value_matches(param, v, s) for s in selected):
-                    missing.append((_PROPERTY_OF[param], v))
+        for name, prop in PROPERTY_OF.items():
+            for value in getattr(self, name):
+                test = _test_for(name, value)
+                if not any(test(s) for s in selected):
+                    missing.append((prop, value))
         return missing
 
-    def _filters(self) -> list[tuple[str, tuple[object, ...]]]:
-        return [
-            ("session_id", self.session_id),
-            ("client_computer_name", self.client_computer_name),
-            ("client_user_name", self.client_user_name),
-            ("scope_name", self.scope_name),
-            ("cluster_node_name", self.cluster_node_name),
+    def describe(self) -> str:
+        """Say in words what this query selects, for ``-Verbose``:
+        ``SessionId = 5 or 7, and ClientUserName = 'LAB\\bob'``."""
+        parts = [
+            f"{prop} = " + " or ".join(
+                f"'{v}'" if isinstance(v, str) else str(v) for v in getattr(self, name)
+            )
+            for name, prop in PROPERTY_OF.items()
+            if getattr(self, name)
         ]
-
-
-_PROPERTY_OF = {
-    "session_id": "SessionId",
-    "client_computer_name": "ClientComputerName",
-    "client_user_name": "ClientUserName",
-    "scope_name": "ScopeName",
-    "cluster_node_name": "ClusterNodeName",
-}
+        if self.smb_instance is not None:
+            parts.append(f"SmbInstance = '{self.smb_instance}'")
+        text = ", and ".join(parts) or "every session"
+        return text + (", hidden ones included" if self.include_hidden else "")

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from smbsession.cli.commands import GET_PARAMS
+from smbsession.cli.binder import Binder
 from smbsession.cli.formats import format_csv, format_list, format_table, render
-from smbsession.cli.params import Binder
+from smbsession.cli.get import GET_PARAMS
 from smbsession.errors import InvalidParameter
 from smbsession.model import TABLE_PROPERTIES, SmbSession
 

@@ -1,7 +1,8 @@
 """Output formats: the seed's table and list views, JSON, NDJSON and CSV.
 
 Every formatter takes rows as dicts keyed by Windows property name (the output of
-:meth:`SmbSession.to_dict`) and returns the text to print.
+:meth:`SmbSession.to_dict`) and yields the text to print, piece by piece, so that a large
+listing is written as it is made.
 """
 
 from __future__ import annotations

@@ -1,0 +1,191 @@
+"""``Get-SmbSession`` (also ``smbsession get``): its parameters and its run.
+
+The command binds its parameters (:mod:`.binder`), reads pipeline input
+(:mod:`.pipeline`), asks the public API for the sessions (:func:`smbsession.read_sessions`,
+:class:`smbsession.SessionQuery`) and prints them (:mod:`.view`, :mod:`.formats`).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from .. import SessionQuery, read_sessions
+from ..errors import InvalidParameter
+from ..model import SMB_INSTANCES, SmbSession
+from ..query import PROPERTY_OF
+from . import helptext, pipeline, view
+from .binder import Binder
+from .formats import FORMATS, render
+from .get_help import HELP
+from .params import COMMON_PARAMS, Param
+from .streams import Streams
+
+GET_PARAMS: tuple[Param, ...] = (
+    Param("SessionId", "uint64", array=True, position=0, pipeline=True,
+          help="Specifies the identifiers (IDs) that uniquely identify the sessions for which "
+               "the information is retrieved. On Samba: the session's global id, which for "
+               "SMB2 and later is the SessionId the client sees."),
+    Param("ClientComputerName", array=True, position=1, pipeline=True,
+          help="Specifies the client computer name from which the only sessions are returned. "
+               "Matches the client's address as shown (192.168.1.5, [fe80::1]), an IPv6 "
+               "address without brackets, and the client's NetBIOS name where Samba knows it "
+               "(clients that connect to port 139 send one)."),
+    Param("ClientUserName", array=True, position=2, pipeline=True,
+          help="Specifies the name of the user whose sessions are retrieved: DOMAIN\\user, in "
+               "any case (local accounts: the server's NetBIOS name as DOMAIN). A bare user "
+               "name matches that user in any domain (an extension of smbsession)."),
+    Param("ScopeName", array=True, position=3, pipeline=True,
+          help="Specifies the scope of the sessions being retrieved. Samba has no scopes: the "
+               "ScopeName of every session is *."),
+    Param("ClusterNodeName", array=True, position=4, pipeline=True,
+          help="Specifies, in the case of a share hosted by a cluster, the name of the server "
+               "which is hosting the sessions. Empty on a Samba server that is not clustered "
+               "(-ClusterNodeName '' matches it)."),
+    Param("IncludeHidden", "switch",
+          help="Indicates that sessions that are created and used internally are enumerated "
+               "also. On Samba, hidden sessions are anonymous (null) sessions and sessions "
+               "whose authentication has not completed yet."),
+    Param("SmbInstance", "enum", choices=SMB_INSTANCES, pipeline=True, type_name="SmbInstance",
+          help="Selects the SMB server instance. Samba has only Default; CSV, SBL and SR exist "
+               "only on Windows and select nothing here, without an error."),
+    Param("CimSession", array=True, aliases=("Session",), type_name="CimSession",
+          help="Runs the cmdlet on remote computers. Not available yet: this release reads "
+               "the local Samba server."),
+    Param("ThrottleLimit", "int32",
+          help="The maximum number of concurrent operations with -CimSession. Not available "
+               "yet."),
+    Param("AsJob", "switch", help="Runs the cmdlet as a background job. Not available yet."),
+    Param("SmbConf",
+          help="The smb.conf of the Samba server to read (default: $SMB_CONF_PATH, else "
+               "Samba's own smb.conf). An extension of smbsession."),
+    Param("Source", "enum", choices=("auto", "tdb", "smbstatus"),
+          help="Where to read the sessions: tdb (Samba's databases, every property), "
+               "smbstatus (Samba's smbstatus --json, fewer properties) or auto (the databases "
+               "when this Samba release's layout is known, else smbstatus). An extension."),
+    Param("Format", "enum", choices=FORMATS,
+          help="Table (the default: SessionId, ClientComputerName, ClientUserName, NumOpens in "
+               "columns 30 characters apart), List (Name : Value lines, every property), Json "
+               "(an array of objects), NDJson (one object a line), Csv (a header row of "
+               "property names). An extension: PowerShell formats with Format-Table, "
+               "Format-List, ConvertTo-Json and ConvertTo-Csv."),
+    Param("Json", "switch", help="The same as -Format Json."),
+    Param("Property", array=True,
+          help="The properties to show, as Select-Object -Property picks them: names in any "
+               "case, wildcards (Client*), or * for all. Up to four properties are shown as a "
+               "table, five or more as a list, unless -Format says otherwise."),
+    Param("Help", "switch", aliases=("?",), help="Shows this help."),
+    *COMMON_PARAMS,
+)
+
+#: Parameters of later releases: they bind, then the command says they are not there yet.
+NOT_YET: tuple[str, ...] = ("CimSession", "ThrottleLimit", "AsJob")
+
+def _refuse_not_yet(bound: dict[str, Any], command: str) -> None:
+    for name in NOT_YET:
+        param = next(p for p in GET_PARAMS if p.name == name)
+        if bound.get(param.key) not in (None, False):
+            raise InvalidParameter(
+                f"{command}: -{name} is not available yet: this release reads the local Samba "
+                f"server only (run {command} on the server itself, for example over ssh). "
+                "-CimSession, -ThrottleLimit and -AsJob come with remote servers."
+            )
+
+
+def _queries(
+    bound: dict[str, Any], inputs: list[pipeline.InputObject] | None, command: str,
+    streams: Streams,
+) -> list[SessionQuery]:
+    """One query for the command line, or one per input object."""
+    given: dict[str, Any] = {k: bound[k] for k in (*PROPERTY_OF, "smb_instance") if k in bound}
+    include_hidden = bool(bound.get("include_hidden"))
+    if inputs is None:
+        return [SessionQuery(include_hidden=include_hidden, **given)]
+    queries = []
+    for obj in inputs:
+        piped = pipeline.bind_by_property_name(obj, GET_PARAMS, given, command)
+        streams.debug(f"Input object on line {obj.line} binds {piped}")
+        queries.append(SessionQuery(include_hidden=include_hidden, **given, **piped))
+    return queries
+
+
+def _not_found(prop: str, value: object) -> str:
+    return (
+        f"No MSFT_SmbSession objects found with property '{prop}' equal to '{value}'.  "
+        "Verify the value of the property and retry."
+    )
+
+
+class _Sessions:
+    """The sessions read once, and what each query selects from them. A query with
+    session ids looks them up by id (pipeline input runs one query per object)."""
+
+    def __init__(self, sessions: list[SmbSession]) -> None:
+        self.sessions = sessions
+        self._by_id: dict[int, list[tuple[int, SmbSession]]] | None = None
+
+    def select(self, query: SessionQuery) -> list[SmbSession]:
+        if not query.session_id:
+            return query.select(self.sessions)
+        if self._by_id is None:
+            self._by_id = {}
+            for position, session in enumerate(self.sessions):
+                self._by_id.setdefault(session.session_id, []).append((position, session))
+        candidates = sorted(
+            (entry for sid in set(query.session_id) for entry in self._by_id.get(sid, ())),
+            key=lambda entry: entry[0],
+        )
+        return query.select(session for _, session in candidates)
+
+
+def _selected(
+    queries: Sequence[SessionQuery], sessions: _Sessions, streams: Streams
+) -> Iterator[SmbSession]:
+    """Yield the sessions of each query in turn; report what a query did not find, and
+    stop there when -ErrorAction Stop says so."""
+    for query in queries:
+        selected = sessions.select(query)
+        streams.verbose(f"{query.describe()}: {len(selected)} session(s).")
+        yield from selected
+        for prop, value in query.unmatched(selected):
+            if streams.error(_not_found(prop, value)):
+                return
+
+
+def _read(bound: dict[str, Any], streams: Streams) -> list[SmbSession]:
+    """Read the server's sessions once, reporting the source's warnings."""
+    started = time.monotonic()
+    result = read_sessions(bound.get("smb_conf"), bound.get("source", "auto"))
+    for message in result.warnings:
+        streams.warning(message)
+    streams.verbose(
+        f"Read {len(result.sessions)} session(s) from {result.source or 'Samba'} in "
+        f"{(time.monotonic() - started) * 1000:.0f} ms."
+    )
+    return result.sessions
+
+
+def run_get(argv: Sequence[str], command: str = "Get-SmbSession") -> int:
+    """Run Get-SmbSession with ``argv``; return the exit code (0, 1 or 2, see the help)."""
+    if helptext.wants_help(argv):
+        sys.stdout.write(helptext.render(HELP, GET_PARAMS))
+        return 0
+    bound: dict[str, Any] = Binder(command, GET_PARAMS).bind(argv)
+    _refuse_not_yet(bound, command)
+    fmt, properties = view.choose_view(
+        bound.get("format"), bool(bound.get("json")), bound.get("property"), command
+    )
+    streams = Streams(command, bool(bound.get("verbose")), bool(bound.get("debug")),
+                      bound.get("error_action", "Continue"), flush_first=sys.stdout)
+    streams.debug(f"Bound parameters: {bound}; stdin is {pipeline.stdin_kind()}.")
+    inputs = pipeline.read_stdin(command)
+    if inputs is not None:
+        streams.verbose(f"Pipeline input: {len(inputs)} object(s) from stdin"
+                        + ("." if inputs else ": the command runs zero times."))
+    queries = _queries(bound, inputs, command, streams)
+    sessions = _Sessions(_read(bound, streams) if queries else [])
+    rows = view.rows(_selected(queries, sessions, streams), properties)
+    sys.stdout.writelines(render(fmt, rows, properties))
+    return 1 if streams.errors or streams.warnings else 0
