@@ -16,7 +16,7 @@ demo: system-deps $(STAMP)
 	@conf=$$($(BIN)/smbsession lab start) && \
 	  $(BIN)/smbsession lab clients --seconds 300 && \
 	  echo "+ Get-SmbSession -SmbConf $$conf" && \
-	  $(BIN)/Get-SmbSession -SmbConf "$$conf"
+	  $(BIN)/Get-SmbSession -SmbConf "$$conf" </dev/null
 
 test: system-deps samba-chroot $(STAMP)
 	SMBSESSION_CHROOT=$(CHROOT) $(BIN)/python -m pytest $(PYTEST_ARGS)

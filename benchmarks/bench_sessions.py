@@ -107,8 +107,8 @@ def _measure(cmd: list[str], env: dict[str, str]) -> Sample:
     with tempfile.NamedTemporaryFile("r") as report:
         start = time.perf_counter()
         proc = subprocess.run(["/usr/bin/time", "-o", report.name, "-f", "%M", *cmd],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-                              check=False)
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, env=env, check=False)
         elapsed = time.perf_counter() - start
         lines = report.read().split()
     rss = int(lines[-1]) if lines and lines[-1].isdigit() else 0

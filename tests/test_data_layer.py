@@ -247,3 +247,13 @@ def test_listing_never_writes_to_samba_files(lab: Lab) -> None:
         after = fingerprint()
     assert before == after
     assert "smbXsrv_session_global.tdb" in before
+
+
+def test_anonymous_sessions_are_hidden_by_every_source(lab: Lab) -> None:
+    from conftest import anonymous_session
+
+    with anonymous_session(lab) as anonymous_id:
+        for source in ("tdb", "smbstatus"):
+            assert anonymous_id not in listing(lab, source=source)
+            shown = listing(lab, "-IncludeHidden", source=source)[anonymous_id]
+            assert shown["ClientUserName"] == "NT AUTHORITY\\ANONYMOUS LOGON"

@@ -117,16 +117,24 @@ def get_smb_session(
     scope_name: Iterable[str] | str | None = None,
     cluster_node_name: Iterable[str] | str | None = None,
     include_hidden: bool = False,
-    smb_instance: str | None = None,
+    smb_instance: str | None = "Default",
     smb_conf: str | None = None,
     source: str = "auto",
 ) -> list[SmbSession]:
     """Return the SMB sessions of the local Samba server, like ``Get-SmbSession``.
 
-    Each filter takes one value or several; a session is returned when it matches any
-    value of every filter given (exact matches, see :class:`SessionQuery`). Sessions are
-    ordered by SessionId. Records the source had to skip are reported as
-    :class:`SmbSessionWarning` warnings; the good ones are still returned.
+    Each filter takes one value or a list; a session is returned when it matches any value
+    of every filter given. Matches are exact and case-insensitive: ``client_computer_name``
+    also matches an IPv6 address without brackets and the client's NetBIOS name;
+    ``client_user_name`` is ``DOMAIN\\user``, and a bare user name matches any domain.
+    ``include_hidden`` adds anonymous sessions and sessions still authenticating.
+    ``smb_instance`` is ``"Default"`` (Samba's only instance); ``"CSV"``, ``"SBL"`` and
+    ``"SR"`` select nothing. Sessions are ordered by SessionId. Records the source had to
+    skip are reported as :class:`SmbSessionWarning`; the good ones are still returned.
+
+    Raises :class:`InvalidParameter` for a bad argument (naming it), and
+    :class:`ConfigNotFound`, :class:`ServerNotRunning`, :class:`AccessDenied`,
+    :class:`SambaNotInstalled` or :class:`SourceError` when nothing can be read.
     """
     query = SessionQuery(
         session_id=_tuple(session_id),

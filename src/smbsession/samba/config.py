@@ -33,6 +33,7 @@ class SambaConfig:
 
     __slots__ = (
         "clustering",
+        "guest_account",
         "lock_dir",
         "netbios_name",
         "path",
@@ -52,6 +53,7 @@ class SambaConfig:
         clustering: bool,
         smb_ports: tuple[int, ...],
         winbind_separator: str,
+        guest_account: str = "nobody",
     ) -> None:
         self.path = path
         self.lock_dir = lock_dir
@@ -61,6 +63,7 @@ class SambaConfig:
         self.clustering = clustering
         self.smb_ports = smb_ports
         self.winbind_separator = winbind_separator
+        self.guest_account = guest_account
 
     def __repr__(self) -> str:
         return f"SambaConfig(path={self.path!r}, lock_dir={self.lock_dir!r})"
@@ -196,4 +199,5 @@ def load_config(path: str | os.PathLike[str] | None = None) -> SambaConfig:
         clustering=g.get("clustering", "no").lower() in ("yes", "true", "1", "on"),
         smb_ports=ports or (445, 139),
         winbind_separator=(g.get("winbindseparator") or "\\")[:1],
+        guest_account=g.get("guestaccount") or "nobody",
     )

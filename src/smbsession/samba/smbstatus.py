@@ -93,6 +93,19 @@ def _shares(data: dict[str, Any]) -> dict[str, list[str]]:
     return shares
 
 
+#: How Windows names the user of an anonymous session.
+ANONYMOUS = "NT AUTHORITY\\ANONYMOUS LOGON"
+
+
+def _uid_of(account: str) -> int | None:
+    import pwd
+
+    try:
+        return pwd.getpwnam(account).pw_uid
+    except KeyError:
+        return None
+
+
 def read_sessions(config: SambaConfig, now: datetime | None = None) -> SourceResult:
     """Return the live sessions of the Samba server ``config`` describes, via smbstatus.
 
@@ -113,6 +126,7 @@ def read_sessions(config: SambaConfig, now: datetime | None = None) -> SourceRes
     opens = _open_counts(data) if full else None
     shares = _shares(data) if full else None
     clustered = config.clustering
+    guest_uid = _uid_of(config.guest_account)
     sessions = []
     for raw in (data.get("sessions") or {}).values():
         try:
@@ -124,13 +138,19 @@ def read_sessions(config: SambaConfig, now: datetime | None = None) -> SourceRes
             enc_cipher, enc_degree = _pair(raw.get("encryption"))
             sig_cipher, sig_degree = _pair(raw.get("signing"))
             username = raw.get("username") or ""
+            # smbstatus shows an anonymous session as the guest account's Unix user;
+            # it cannot tell it from a guest login, so both count as anonymous here.
+            anonymous = uid == guest_uid
+            if anonymous:
+                username = ""
             address = client_address(raw.get("hostname") or "")
             netbios = raw.get("remote_machine") or None
             sessions.append(
                 SmbSession(
                     session_id=int(sid),
                     client_computer_name=address,
-                    client_user_name=user_name(username, config) if username else "",
+                    client_user_name=user_name(username, config) if username
+                    else ANONYMOUS if anonymous else "",
                     cluster_node_name=str(vnn) if clustered and vnn != 0xFFFFFFFF else "",
                     dialect=samba_dialect_name(raw.get("session_dialect")),
                     num_opens=None if opens is None else opens.get((pid, uid), 0),
