@@ -6,6 +6,7 @@ The whole query is resolved before anything is closed; each closing is confirmed
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 
@@ -88,8 +89,8 @@ def close_smb_session(
             "Close-SmbSession: this Samba release's session records are not known to "
             "smbsession, so no session can be closed safely."
         )
-    if query.session_id:
-        query = SessionQuery(**{**_fields(query), "include_hidden": True})
+    if query.session_id:  # a session asked for by id is closed even if hidden
+        query = dataclasses.replace(query, include_hidden=True)
     selected = query.select(read_sessions(smb_conf, source="tdb").sessions)
     if not selected:
         raise SessionNotFound(_not_found(query))
@@ -131,12 +132,6 @@ def close_smb_session(
         except backend.CloseFailed as exc:
             results.append(CloseResult(session, False, str(exc)))
     return results
-
-
-def _fields(query: SessionQuery) -> dict[str, object]:
-    return {name: getattr(query, name) for name in (
-        "session_id", "client_computer_name", "client_user_name", "scope_name",
-        "cluster_node_name", "include_hidden", "smb_instance")}
 
 
 def _not_found(query: SessionQuery) -> str:

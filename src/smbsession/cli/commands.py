@@ -67,8 +67,9 @@ def run_lab(argv: Sequence[str]) -> int:
 
 
 UMBRELLA_USAGE = """\
-smbsession get [Get-SmbSession parameters]   list sessions (same as Get-SmbSession)
-smbsession lab start|stop|status|clients      a private Samba server for demos and tests
+smbsession get [Get-SmbSession parameters]     list sessions (same as Get-SmbSession)
+smbsession close [Close-SmbSession parameters] close sessions (same as Close-SmbSession)
+smbsession lab start|stop|status|clients        a private Samba server for demos and tests
 """
 
 
@@ -98,12 +99,24 @@ def get_smb_session_main(argv: Sequence[str] | None = None) -> int:
     return _guard(run_get, list(sys.argv[1:] if argv is None else argv))
 
 
+def close_smb_session_main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``Close-SmbSession`` command."""
+    from .close import run_close
+
+    _short_lived()
+    return _guard(run_close, list(sys.argv[1:] if argv is None else argv))
+
+
 def _umbrella(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help", "-Help", "help"):
         sys.stdout.write(UMBRELLA_USAGE)
         return 0 if argv else 2
     if argv[0] == "get":
         return run_get(argv[1:], "smbsession get")
+    if argv[0] == "close":
+        from .close import run_close
+
+        return run_close(argv[1:], "smbsession close")
     if argv[0] == "lab":
         return run_lab(argv[1:])
     print(f"smbsession: unknown command '{argv[0]}'\n{UMBRELLA_USAGE}", file=sys.stderr)

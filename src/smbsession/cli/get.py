@@ -83,7 +83,8 @@ GET_PARAMS: tuple[Param, ...] = (
 #: Parameters of later releases: they bind, then the command says they are not there yet.
 NOT_YET: tuple[str, ...] = ("CimSession", "ThrottleLimit", "AsJob")
 
-def _refuse_not_yet(bound: dict[str, Any], command: str) -> None:
+def refuse_not_yet(bound: dict[str, Any], command: str) -> None:
+    """Refuse the parameters of later releases when they were given."""
     for name in NOT_YET:
         param = next(p for p in GET_PARAMS if p.name == name)
         if bound.get(param.key) not in (None, False):
@@ -94,18 +95,19 @@ def _refuse_not_yet(bound: dict[str, Any], command: str) -> None:
             )
 
 
-def _queries(
+def queries_for(
     bound: dict[str, Any], inputs: list[pipeline.InputObject] | None, command: str,
-    streams: Streams,
+    streams: Streams, params: Sequence[Param] = GET_PARAMS,
 ) -> list[SessionQuery]:
-    """One query for the command line, or one per input object."""
+    """One query for the command line, or one per input object (bound by property name
+    to ``params``)."""
     given: dict[str, Any] = {k: bound[k] for k in (*PROPERTY_OF, "smb_instance") if k in bound}
     include_hidden = bool(bound.get("include_hidden"))
     if inputs is None:
         return [SessionQuery(include_hidden=include_hidden, **given)]
     queries = []
     for obj in inputs:
-        piped = pipeline.bind_by_property_name(obj, GET_PARAMS, given, command)
+        piped = pipeline.bind_by_property_name(obj, params, given, command)
         streams.debug(f"Input object on line {obj.line} binds {piped}")
         queries.append(SessionQuery(include_hidden=include_hidden, **given, **piped))
     return queries
@@ -173,7 +175,7 @@ def run_get(argv: Sequence[str], command: str = "Get-SmbSession") -> int:
         sys.stdout.write(helptext.render(HELP, GET_PARAMS))
         return 0
     bound: dict[str, Any] = Binder(command, GET_PARAMS).bind(argv)
-    _refuse_not_yet(bound, command)
+    refuse_not_yet(bound, command)
     fmt, properties = view.choose_view(
         bound.get("format"), bool(bound.get("json")), bound.get("property"), command
     )
@@ -184,7 +186,7 @@ def run_get(argv: Sequence[str], command: str = "Get-SmbSession") -> int:
     if inputs is not None:
         streams.verbose(f"Pipeline input: {len(inputs)} object(s) from stdin"
                         + ("." if inputs else ": the command runs zero times."))
-    queries = _queries(bound, inputs, command, streams)
+    queries = queries_for(bound, inputs, command, streams)
     sessions = _Sessions(_read(bound, streams) if queries else [])
     rows = view.rows(_selected(queries, sessions, streams), properties)
     sys.stdout.writelines(render(fmt, rows, properties))

@@ -1,0 +1,195 @@
+"""``Close-SmbSession`` (also ``smbsession close``): its parameters, prompts and run.
+
+The query (parameters and pipeline input, as for Get-SmbSession) is resolved in full
+first; then each session is confirmed (``-Force`` skips that, ``-WhatIf`` only says what
+would happen) and closed through :func:`smbsession.close_smb_session`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Sequence
+
+from .. import SessionQuery, close_smb_session, read_sessions
+from ..closing import NO, NO_TO_ALL, YES, YES_TO_ALL, ConfirmationRequired, target
+from ..model import SmbSession
+from . import helptext, pipeline, view
+from .binder import Binder
+from .formats import FORMATS, render
+from .get import GET_PARAMS, NOT_YET, queries_for, refuse_not_yet
+from .helptext import Example, HelpPage
+from .params import COMMON_PARAMS, Param
+from .streams import Streams
+
+_SHARED = {p.name: p for p in GET_PARAMS}
+
+CLOSE_PARAMS: tuple[Param, ...] = (
+    *(_SHARED[name] for name in ("SessionId", "ClientComputerName", "ClientUserName",
+                                 "ScopeName", "ClusterNodeName", "SmbInstance")),
+    *(_SHARED[name] for name in NOT_YET),
+    Param("Force", "switch",
+          help="Closes without asking. Without it, each session is confirmed on the terminal; "
+               "with no terminal, nothing is closed."),
+    Param("Confirm", "switch", help="Asks before closing each session (the default)."),
+    Param("WhatIf", "switch", help="Shows what would be closed and closes nothing."),
+    Param("PassThru", "switch", help="Prints the sessions that were closed, in -Format."),
+    Param("CloseConnection", "switch",
+          help="Ends the whole TCP connection of each session (and every other session on "
+               "it) instead of logging off just the session. Needs -Force. An extension."),
+    _SHARED["SmbConf"],
+    Param("Format", "enum", choices=FORMATS, help="How -PassThru prints the sessions."),
+    Param("Help", "switch", aliases=("?",), help="Shows this help."),
+    *COMMON_PARAMS,
+)
+
+HELP = HelpPage(
+    name="Close-SmbSession (also: smbsession close)",
+    synopsis="Ends forcibly the SMB sessions of the local Samba server chosen by the query.",
+    syntax="""
+Close-SmbSession [[-SessionId] <UInt64[]>] [[-ClientComputerName] <String[]>]
+ [[-ClientUserName] <String[]>] [[-ScopeName] <String[]>] [[-ClusterNodeName] <String[]>]
+ [-SmbInstance <SmbInstance>] [-Force] [-PassThru] [-WhatIf] [-Confirm] [<CommonParameters>]
+
+smbsession's additions: [-CloseConnection] [-SmbConf <String>] [-Format <Table|List|Json|...>]
+""",
+    description="Closing a session closes every file it has open: unsaved client data may be "
+                "lost. So each session is confirmed on the terminal unless -Force is given; "
+                "-WhatIf only says what would be done. Samba closes just that session (its "
+                "other sessions on the same connection keep working); a session is reported "
+                "closed only once it is gone. Needs root. Pipeline input: the JSON or NDJSON "
+                "of Get-SmbSession -Format Json|NDJson.",
+    examples=(
+        Example("Close a session", "Close-SmbSession -SessionId 4415226380377 -Force",
+                "Closes the session 4415226380377 without asking."),
+        Example("Close the sessions of a user, asking for each",
+                "Close-SmbSession -ClientUserName 'LAB\\bob'",
+                "Asks for each of bob's sessions, then closes those confirmed."),
+        Example("See what would be closed",
+                "Get-SmbSession -ClientComputerName 10.0.0.7 -Format Json | "
+                "Close-SmbSession -WhatIf", "Closes nothing; prints one What if line each."),
+    ),
+    sections=(("EXIT CODES", "0  every chosen session was closed (or -WhatIf)\n"
+                             "1  nothing matched, a session could not be closed, or closing "
+                             "was not confirmed\n2  a parameter or the pipeline input was wrong"),),
+)
+
+_PROMPT = ("[Y] Yes  [A] Yes to All  [N] No  [L] No to All  [?] Help (default is \"Y\"): ")
+_PROMPT_HELP = ("Y - Continue with only the next step of the operation.\n"
+                "A - Continue with all the steps of the operation.\n"
+                "N - Skip this operation and proceed with the next operation.\n"
+                "L - Skip this operation and all subsequent operations.\n")
+_ANSWERS = {"": YES, "y": YES, "a": YES_TO_ALL, "n": NO, "l": NO_TO_ALL}
+
+
+def _operation(session: SmbSession) -> str:
+    return f"Performing operation 'Close-Session' on Target '{target(session)}'."
+
+
+class _TerminalPrompt:
+    """Asks on the controlling terminal (stdin may carry pipeline input)."""
+
+    def __init__(self, tty: int) -> None:
+        self.tty = tty
+
+    def _say(self, text: str) -> None:
+        os.write(self.tty, text.encode())
+
+    def _line(self) -> str:
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = os.read(self.tty, 1)
+            if not chunk:
+                return "l"  # the terminal went away: answer "no to all"
+            data += chunk
+        return data.decode(errors="replace").strip().lower()
+
+    def __call__(self, session: SmbSession) -> str:
+        self._say(f"\nConfirm\nAre you sure you want to perform this action?\n"
+                  f"{_operation(session)}\n")
+        while True:
+            self._say(_PROMPT)
+            answer = self._line()
+            if answer in _ANSWERS:
+                return _ANSWERS[answer]
+            self._say(_PROMPT_HELP)
+
+
+def _open_terminal() -> int | None:
+    try:
+        return os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return None
+
+
+def _resolve(bound: dict, command: str, streams: Streams) -> list[SmbSession]:
+    """Every session the query and the pipeline input choose, each once, in order."""
+    inputs = pipeline.read_stdin(command)
+    queries = queries_for(bound, inputs, command, streams, CLOSE_PARAMS)
+    if not queries:
+        return []
+    sessions = read_sessions(bound.get("smb_conf"), "tdb").sessions
+    chosen: dict[int, SmbSession] = {}
+    for query in queries:
+        if query.session_id:  # a session asked for by id is closed even if hidden
+            query = dataclasses.replace(query, include_hidden=True)
+        selected = query.select(sessions)
+        for session in selected:
+            chosen.setdefault(session.session_id, session)
+        for prop, value in query.unmatched(selected):
+            streams.error(f"No MSFT_SmbSession objects found with property '{prop}' equal "
+                          f"to '{value}'.  Verify the value of the property and retry.")
+    return list(chosen.values())
+
+
+def run_close(argv: Sequence[str], command: str = "Close-SmbSession") -> int:
+    """Run Close-SmbSession with ``argv``; return the exit code (0, 1 or 2)."""
+    if helptext.wants_help(argv):
+        sys.stdout.write(helptext.render(HELP, CLOSE_PARAMS))
+        return 0
+    bound: dict = Binder(command, CLOSE_PARAMS).bind(argv)
+    refuse_not_yet(bound, command)
+    streams = Streams(command, bool(bound.get("verbose")), bool(bound.get("debug")),
+                      bound.get("error_action", "Continue"), flush_first=sys.stdout)
+    chosen = _resolve(bound, command, streams)
+    if not chosen:
+        if not streams.errors:
+            streams.error("No MSFT_SmbSession objects found.")
+        return 1
+    query = SessionQuery(session_id=tuple(s.session_id for s in chosen), include_hidden=True)
+    if bound.get("what_if"):
+        for session in chosen:
+            print(f"What if: {_operation(session)}")
+        return 0
+    force = bool(bound.get("force")) and not bound.get("confirm")
+    tty = None if force else _open_terminal()
+    if not force and tty is None:
+        raise ConfirmationRequired(
+            f"{command}: nothing was closed: there is no terminal to confirm on. Closing a "
+            "session closes its open files; add -Force to close without asking."
+        )
+    try:
+        results = close_smb_session(
+            query, smb_conf=bound.get("smb_conf"), force=force,
+            confirm=None if tty is None else _TerminalPrompt(tty),
+            close_connection=bool(bound.get("close_connection")),
+        )
+    finally:
+        if tty is not None:
+            os.close(tty)
+    closed = []
+    for result in results:
+        if result.closed:
+            streams.verbose(f"{target(result.session)}: {result.message}.")
+            closed.append(result.session)
+        elif result.message != "declined":
+            streams.error(f"{target(result.session)}: {result.message}")
+    if bound.get("pass_thru") and closed:
+        fmt = bound.get("format") or "Table"
+        properties = view.choose_view(fmt, False, None, command)[1]
+        sys.stdout.writelines(render(fmt, view.rows(closed, properties), properties))
+    declined = sum(1 for r in results if r.message == "declined")
+    if declined:
+        streams.verbose(f"{declined} session(s) left open as answered.")
+    return 1 if streams.errors else 0
