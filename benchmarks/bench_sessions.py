@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from smbsession.lab import SHARE, Lab  # noqa: E402
+from smbsession.labclients import open_file  # noqa: E402
 
 SESSIONS_PER_CONNECTION = 500
 _SCRIPT = Path(sys.executable).with_name("Get-SmbSession")
@@ -46,14 +47,6 @@ GET_SMBSESSION = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", 
 def _hold(lab_dir: str, count: int, start: int, ready: mp.Queue, stop: mp.Event) -> None:
     """Worker: open ``count`` sessions, report, and hold them until ``stop`` is set."""
     from smbprotocol.connection import Connection
-    from smbprotocol.open import (
-        CreateDisposition,
-        CreateOptions,
-        FilePipePrinterAccessMask,
-        ImpersonationLevel,
-        Open,
-        ShareAccess,
-    )
     from smbprotocol.session import Session
     from smbprotocol.tree import TreeConnect
 
@@ -75,16 +68,7 @@ def _hold(lab_dir: str, count: int, start: int, ready: mp.Queue, stop: mp.Event)
             tree.connect()
             keep += [session, tree]
             if (start + i) % 10 == 0:
-                handle = Open(tree, f"bench-{start + i}.txt")
-                handle.create(
-                    ImpersonationLevel.Impersonation,
-                    FilePipePrinterAccessMask.GENERIC_READ,
-                    0,
-                    ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE,
-                    CreateDisposition.FILE_OPEN_IF,
-                    CreateOptions.FILE_NON_DIRECTORY_FILE,
-                )
-                keep.append(handle)
+                keep.append(open_file(tree, f"bench-{start + i}.txt", write=False))
             opened += 1
     except Exception as exc:  # report how far we got; the benchmark prints it
         ready.put(("error", opened, repr(exc)))

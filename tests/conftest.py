@@ -140,16 +140,10 @@ def smbprotocol_sessions(lab: Lab, users: list[str], dialect: int | None = None,
     ``files`` maps a user to file names that session keeps open.
     """
     from smbprotocol.connection import Connection
-    from smbprotocol.open import (
-        CreateDisposition,
-        CreateOptions,
-        FilePipePrinterAccessMask,
-        ImpersonationLevel,
-        Open,
-        ShareAccess,
-    )
     from smbprotocol.session import Session
     from smbprotocol.tree import TreeConnect
+
+    from smbsession.labclients import open_file
 
     conn = Connection(uuid.uuid4(), host, lab.port)
     conn.connect(dialect)
@@ -162,17 +156,7 @@ def smbprotocol_sessions(lab: Lab, users: list[str], dialect: int | None = None,
             tree = TreeConnect(session, rf"\\{host}\{SHARE}")
             tree.connect()
             for name in (files or {}).get(user, []):
-                handle = Open(tree, name)
-                handle.create(
-                    ImpersonationLevel.Impersonation,
-                    FilePipePrinterAccessMask.GENERIC_READ
-                    | FilePipePrinterAccessMask.GENERIC_WRITE,
-                    0,
-                    ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE,
-                    CreateDisposition.FILE_OPEN_IF,
-                    CreateOptions.FILE_NON_DIRECTORY_FILE,
-                )
-                handles.append(handle)
+                handles.append(open_file(tree, name))
         yield sessions
     finally:
         try:

@@ -17,6 +17,7 @@ from smbsession import (
     close_smb_session,
 )
 from smbsession.lab import Lab
+from smbsession.labclients import open_file
 
 
 def live_ids(lab: Lab) -> set[int]:
@@ -25,22 +26,11 @@ def live_ids(lab: Lab) -> set[int]:
 
 def write_file(session, name: str) -> None:
     """Create and write a file through ``session`` (a new tree connect and open)."""
-    from smbprotocol.open import (
-        CreateDisposition,
-        CreateOptions,
-        FilePipePrinterAccessMask,
-        ImpersonationLevel,
-        Open,
-        ShareAccess,
-    )
     from smbprotocol.tree import TreeConnect
 
     tree = TreeConnect(session, r"\\127.0.0.1\share")
     tree.connect()
-    handle = Open(tree, name)
-    handle.create(ImpersonationLevel.Impersonation, FilePipePrinterAccessMask.GENERIC_WRITE, 0,
-                  ShareAccess.FILE_SHARE_READ, CreateDisposition.FILE_OVERWRITE_IF,
-                  CreateOptions.FILE_NON_DIRECTORY_FILE)
+    handle = open_file(tree, name)
     handle.write(b"still here\n", 0)
     handle.close()
 
@@ -59,13 +49,6 @@ def test_close_one_of_two_sessions_on_one_connection(any_lab: Lab) -> None:
 
 def test_closing_releases_open_files(lab: Lab) -> None:
     from smbprotocol.exceptions import SMBException
-    from smbprotocol.open import (
-        CreateDisposition,
-        CreateOptions,
-        FilePipePrinterAccessMask,
-        ImpersonationLevel,
-        Open,
-    )
     from smbprotocol.tree import TreeConnect
 
     files = {"labalice": ["locked.txt"]}
@@ -73,19 +56,11 @@ def test_closing_releases_open_files(lab: Lab) -> None:
             smbprotocol_sessions(lab, ["labbob"]) as (bob,):
         tree = TreeConnect(bob, r"\\127.0.0.1\share")
         tree.connect()
-
-        def exclusive() -> Open:
-            handle = Open(tree, "locked.txt")
-            handle.create(ImpersonationLevel.Impersonation,
-                          FilePipePrinterAccessMask.GENERIC_READ, 0, 0,
-                          CreateDisposition.FILE_OPEN, CreateOptions.FILE_NON_DIRECTORY_FILE)
-            return handle
-
         with pytest.raises(SMBException):
-            exclusive()
+            open_file(tree, "locked.txt", write=False, share=False, create=False)
         close_smb_session(SessionQuery(session_id=(alice.session_id,)),
                           smb_conf=str(lab.conf_path), force=True)
-        exclusive().close()
+        open_file(tree, "locked.txt", write=False, share=False, create=False).close()
 
 
 def test_what_if_closes_nothing(lab: Lab) -> None:

@@ -70,18 +70,42 @@ def _wait_sessions(lab: Lab, expected: int, timeout: float) -> int:
     return count
 
 
+def open_file(tree: object, name: str, write: bool = True, share: bool = True,
+              create: bool = True) -> object:
+    """Open ``name`` on an smbprotocol tree connect and return the open handle.
+
+    ``write`` asks for write access as well as read; ``share`` lets others read and write
+    it meanwhile (False: an exclusive open); ``create`` makes the file when missing. Used
+    by the sample clients, the tests and the benchmark.
+    """
+    from smbprotocol.open import (
+        CreateDisposition,
+        CreateOptions,
+        FilePipePrinterAccessMask,
+        ImpersonationLevel,
+        Open,
+        ShareAccess,
+    )
+
+    access = FilePipePrinterAccessMask.GENERIC_READ
+    if write:
+        access |= FilePipePrinterAccessMask.GENERIC_WRITE
+    handle = Open(tree, name)
+    handle.create(
+        ImpersonationLevel.Impersonation,
+        access,
+        0,
+        ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE if share else 0,
+        CreateDisposition.FILE_OPEN_IF if create else CreateDisposition.FILE_OPEN,
+        CreateOptions.FILE_NON_DIRECTORY_FILE,
+    )
+    return handle
+
+
 def _python_client(lab: Lab) -> list[object]:
     """Open two sessions on one TCP connection with smbprotocol; return what to keep alive."""
     try:
         from smbprotocol.connection import Connection, Dialects
-        from smbprotocol.open import (
-            CreateDisposition,
-            CreateOptions,
-            FilePipePrinterAccessMask,
-            ImpersonationLevel,
-            Open,
-            ShareAccess,
-        )
         from smbprotocol.session import Session
         from smbprotocol.tree import TreeConnect
     except ImportError:
@@ -98,17 +122,7 @@ def _python_client(lab: Lab) -> list[object]:
         tree = TreeConnect(session, f"\\\\127.0.0.1\\{SHARE}")
         tree.connect()
         keep += [session, tree]
-        for name in files:
-            handle = Open(tree, name)
-            handle.create(
-                ImpersonationLevel.Impersonation,
-                FilePipePrinterAccessMask.GENERIC_READ | FilePipePrinterAccessMask.GENERIC_WRITE,
-                0,
-                ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE,
-                CreateDisposition.FILE_OPEN_IF,
-                CreateOptions.FILE_NON_DIRECTORY_FILE,
-            )
-            keep.append(handle)
+        keep += [open_file(tree, name) for name in files]
     return keep
 
 
