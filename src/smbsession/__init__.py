@@ -11,7 +11,6 @@ Reading a real server's state needs root, as ``smbstatus`` does.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable
 
 from .closing import CloseResult, ConfirmationRequired, SessionNotFound, close_smb_session
@@ -146,6 +145,9 @@ def get_smb_session(
         smb_instance=smb_instance,
     )
     result = read_sessions(smb_conf, source)
-    for message in result.warnings:
-        warnings.warn(message, SmbSessionWarning, stacklevel=2)
+    if result.warnings:
+        import warnings
+
+        for message in result.warnings:
+            warnings.warn(message, SmbSessionWarning, stacklevel=2)
     return query.select(result.sessions)

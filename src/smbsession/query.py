@@ -18,7 +18,6 @@ Sessions that are hidden by default (see :class:`SessionQuery`) are selected onl
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -44,6 +43,10 @@ def _host_keys(value: str) -> frozenset[str]:
     v = value.strip().lower()
     bare = v[1:-1] if v.startswith("[") and v.endswith("]") else v
     keys = {v, bare}
+    if ":" not in bare and not bare.replace(".", "").isdigit():
+        return frozenset(keys)  # a name: no address spellings to add
+    import ipaddress
+
     try:
         address = ipaddress.ip_address(bare)
     except ValueError:

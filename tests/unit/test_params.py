@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from smbsession.cli.binder import Binder, split_list
+from smbsession.cli.binder import Binder, split_list, wants_help
 from smbsession.cli.get import GET_PARAMS
-from smbsession.cli.helptext import wants_help
 from smbsession.cli.pipeline import parse_objects
 from smbsession.errors import InvalidParameter
 

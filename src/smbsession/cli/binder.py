@@ -25,6 +25,19 @@ from collections.abc import Sequence
 from ..errors import InvalidParameter
 from .params import Param, convert, snake, unquote
 
+HELP_TOKENS = frozenset({"-?", "/?", "-h", "-help", "--help"})
+
+
+def wants_help(argv: Sequence[str]) -> bool:
+    """True when ``argv`` asks for the help page (``-?``, ``-Help``, ``--help``, ``-h``)."""
+    for token in argv:
+        if token == "--":
+            return False
+        if token.lower() in HELP_TOKENS:
+            return True
+    return False
+
+
 _NAME = re.compile(r"-{1,2}[^-\d.]")
 
 

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from .. import SessionQuery, close_smb_session, read_sessions
 from ..closing import NO, NO_TO_ALL, YES, YES_TO_ALL, ConfirmationRequired, target
 from ..model import SmbSession
-from . import helptext, pipeline, view
-from .binder import Binder
+from . import pipeline, view
+from .binder import Binder, wants_help
 from .formats import FORMATS, render
 from .get import GET_PARAMS, NOT_YET, queries_for, refuse_not_yet
 from .helptext import Example, HelpPage
@@ -145,7 +145,9 @@ def _resolve(bound: dict, command: str, streams: Streams) -> list[SmbSession]:
 
 def run_close(argv: Sequence[str], command: str = "Close-SmbSession") -> int:
     """Run Close-SmbSession with ``argv``; return the exit code (0, 1 or 2)."""
-    if helptext.wants_help(argv):
+    if wants_help(argv):
+        from . import helptext
+
         sys.stdout.write(helptext.render(HELP, CLOSE_PARAMS))
         return 0
     bound: dict = Binder(command, CLOSE_PARAMS).bind(argv)

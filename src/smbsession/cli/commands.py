@@ -12,9 +12,8 @@ import sys
 from collections.abc import Callable, Sequence
 
 from ..errors import SmbSessionError
-from .binder import Binder
+from .binder import Binder, wants_help
 from .get import run_get
-from .helptext import wants_help
 from .params import Param
 
 LAB_USAGE = """\

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterable, Iterator, Sequence
 
 #: The accepted values of ``-Format``.
@@ -68,6 +67,8 @@ def format_list(rows: Iterable[dict[str, object]]) -> Iterator[str]:
 def format_json(rows: Iterable[dict[str, object]]) -> Iterator[str]:
     """Format rows as one JSON array, one object per line (numbers as numbers, unknown
     values as null)."""
+    import json
+
     encode = json.JSONEncoder(ensure_ascii=False).encode
     yield "["
     for index, row in enumerate(rows):
@@ -77,6 +78,8 @@ def format_json(rows: Iterable[dict[str, object]]) -> Iterator[str]:
 
 def format_ndjson(rows: Iterable[dict[str, object]]) -> Iterator[str]:
     """Format rows as newline-delimited JSON: one compact object per line."""
+    import json
+
     encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     for row in rows:
         yield encode(row) + "\n"

@@ -10,16 +10,14 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 from .. import SessionQuery, read_sessions
 from ..errors import InvalidParameter
 from ..model import SMB_INSTANCES, SmbSession
 from ..query import PROPERTY_OF
-from . import helptext, pipeline, view
-from .binder import Binder
+from . import pipeline, view
+from .binder import Binder, wants_help
 from .formats import FORMATS, render
-from .get_help import HELP
 from .params import COMMON_PARAMS, Param
 from .streams import Streams
 
@@ -83,7 +81,7 @@ GET_PARAMS: tuple[Param, ...] = (
 #: Parameters of later releases: they bind, then the command says they are not there yet.
 NOT_YET: tuple[str, ...] = ("CimSession", "ThrottleLimit", "AsJob")
 
-def refuse_not_yet(bound: dict[str, Any], command: str) -> None:
+def refuse_not_yet(bound: dict[str, object], command: str) -> None:
     """Refuse the parameters of later releases when they were given."""
     for name in NOT_YET:
         param = next(p for p in GET_PARAMS if p.name == name)
@@ -96,12 +94,12 @@ def refuse_not_yet(bound: dict[str, Any], command: str) -> None:
 
 
 def queries_for(
-    bound: dict[str, Any], inputs: list[pipeline.InputObject] | None, command: str,
+    bound: dict[str, object], inputs: list[pipeline.InputObject] | None, command: str,
     streams: Streams, params: Sequence[Param] = GET_PARAMS,
 ) -> list[SessionQuery]:
     """One query for the command line, or one per input object (bound by property name
     to ``params``)."""
-    given: dict[str, Any] = {k: bound[k] for k in (*PROPERTY_OF, "smb_instance") if k in bound}
+    given: dict[str, object] = {k: bound[k] for k in (*PROPERTY_OF, "smb_instance") if k in bound}
     include_hidden = bool(bound.get("include_hidden"))
     if inputs is None:
         return [SessionQuery(include_hidden=include_hidden, **given)]
@@ -156,7 +154,7 @@ def _selected(
                 return
 
 
-def _read(bound: dict[str, Any], streams: Streams) -> list[SmbSession]:
+def _read(bound: dict[str, object], streams: Streams) -> list[SmbSession]:
     """Read the server's sessions once, reporting the source's warnings."""
     started = time.monotonic()
     result = read_sessions(bound.get("smb_conf"), bound.get("source", "auto"))
@@ -171,10 +169,13 @@ def _read(bound: dict[str, Any], streams: Streams) -> list[SmbSession]:
 
 def run_get(argv: Sequence[str], command: str = "Get-SmbSession") -> int:
     """Run Get-SmbSession with ``argv``; return the exit code (0, 1 or 2, see the help)."""
-    if helptext.wants_help(argv):
+    if wants_help(argv):
+        from . import helptext
+        from .get_help import HELP
+
         sys.stdout.write(helptext.render(HELP, GET_PARAMS))
         return 0
-    bound: dict[str, Any] = Binder(command, GET_PARAMS).bind(argv)
+    bound: dict[str, object] = Binder(command, GET_PARAMS).bind(argv)
     refuse_not_yet(bound, command)
     fmt, properties = view.choose_view(
         bound.get("format"), bool(bound.get("json")), bound.get("property"), command

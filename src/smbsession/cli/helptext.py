@@ -17,17 +17,6 @@ WIDTH = 92
 INDENT = "    "
 
 #: Tokens that ask for help wherever they stand before ``--``.
-HELP_TOKENS = frozenset({"-?", "/?", "-h", "-help", "--help"})
-
-
-def wants_help(argv: Sequence[str]) -> bool:
-    """True when ``argv`` asks for the help page (``-?``, ``-Help``, ``--help``, ``-h``)."""
-    for token in argv:
-        if token == "--":
-            return False
-        if token.lower() in HELP_TOKENS:
-            return True
-    return False
 
 
 @dataclass(frozen=True)

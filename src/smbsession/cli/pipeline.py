@@ -20,7 +20,6 @@ checked before anything runs, so bad input changes nothing.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
@@ -98,6 +97,8 @@ def parse_objects(text: str, command: str) -> list[InputObject]:
     """Parse pipeline input: JSON arrays of objects, objects, or NDJSON (one object a
     line), one after another. Raises :class:`InvalidParameter` naming the line of
     anything else."""
+    import json
+
     decoder = json.JSONDecoder()
     lines = _Lines(text)
     objects: list[InputObject] = []
@@ -148,6 +149,8 @@ def bind_by_property_name(
     and that ``given`` (the command line) does not already hold; return
     ``{param.key: value}``. Raises :class:`InvalidParameter`, naming the line, for a value
     that does not convert or an object that binds nothing."""
+    import json
+
     where = f"{command}: pipeline input, line {obj.line}"
     by_name = {p.name.lower(): p for p in params if p.pipeline and p.key not in given}
     bound: dict[str, object] = {}

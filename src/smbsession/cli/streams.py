@@ -8,8 +8,8 @@ error does (:data:`.params.ERROR_ACTIONS`).
 
 from __future__ import annotations
 
+import io
 import sys
-from typing import TextIO
 
 
 class Streams:
@@ -21,8 +21,8 @@ class Streams:
         verbose: bool = False,
         debug: bool = False,
         error_action: str = "Continue",
-        out: TextIO | None = None,
-        flush_first: TextIO | None = None,
+        out: io.TextIOBase | None = None,
+        flush_first: io.TextIOBase | None = None,
     ) -> None:
         """``out`` is where the messages go (stderr); ``flush_first`` is flushed before
         each message (stdout), so that a message follows the output printed before it."""
