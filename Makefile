@@ -30,7 +30,7 @@ lint: $(STAMP)
 # Samba and the tools the tests use, from Debian/Ubuntu packages (needs root).
 system-deps:
 	@missing=""; \
-	for cmd in smbd:samba smbclient:smbclient tdbdump:tdb-tools ss:iproute2 pgrep:procps; do \
+	for cmd in smbd:samba smbclient:smbclient tdbdump:tdb-tools ss:iproute2 pgrep:procps sshd:openssh-server; do \
 	  command -v $${cmd%%:*} >/dev/null 2>&1 || [ -x /usr/sbin/$${cmd%%:*} ] || missing="$$missing $${cmd##*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -38,7 +38,7 @@ system-deps:
 	  if [ "$$(id -u)" != 0 ]; then echo "run as root (or: sudo apt-get install$$missing)"; exit 1; fi; \
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	  if command -v systemctl >/dev/null 2>&1; then systemctl disable --now smbd nmbd >/dev/null 2>&1 || true; fi; \
+	  if command -v systemctl >/dev/null 2>&1; then systemctl disable --now smbd nmbd ssh >/dev/null 2>&1 || true; fi; \
 	fi
 
 # Built once (about a minute), reused while it exists. If it cannot be built, the tests

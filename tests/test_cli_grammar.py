@@ -95,15 +95,28 @@ def test_arrays_with_and_without_spaces(lab: Lab, alice_bob: list, layout: str) 
     )
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [["-CimSession", "srv1"], ["-Session", "srv1"], ["-ThrottleLimit", "4"], ["-AsJob"]],
-)
-def test_remote_parameters_bind_but_are_not_available_yet(lab: Lab, argv: list[str]) -> None:
-    out = run_get(lab, *argv)
+def test_as_job_binds_but_is_not_available_yet(lab: Lab) -> None:
+    out = run_get(lab, "-AsJob")
     assert out.returncode == 2 and out.stdout == ""
-    name = "CimSession" if argv[0] == "-Session" else argv[0].lstrip("-")
-    assert f"-{name} is not available yet" in out.stderr
+    assert "-AsJob is not available yet" in out.stderr
+
+
+@pytest.mark.parametrize("alias", ["-CimSession", "-Session", "-cim"])
+def test_cim_session_and_its_alias_name_a_failing_target(lab: Lab, alias: str) -> None:
+    out = run_get(lab, alias, "no-such-host.invalid", "-OperationTimeoutSec", "5")
+    assert out.returncode == 1
+    assert out.stderr.splitlines()[-1].startswith(
+        "smbsession get: no-such-host.invalid: ")
+
+
+def test_localhost_target_carries_ps_computer_name(lab: Lab) -> None:
+    from conftest import smbprotocol_sessions
+
+    with smbprotocol_sessions(lab, ["labcarol"]) as (carol,):
+        out = run_get(lab, "-CimSession", "localhost,.", "-SessionId", str(carol.session_id),
+                      "-Format", "Json")
+    assert out.returncode == 0, out.stderr
+    assert sorted(r["PSComputerName"] for r in out.json()) == [".", "localhost"]
 
 
 @pytest.mark.parametrize("value", ["abc", "-5", "+5", "1.5", "18446744073709551616", "0x"])

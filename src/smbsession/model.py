@@ -121,6 +121,8 @@ class SmbSession:
     shares: tuple[str, ...] | None = None
     smbd_pid: int | None = None
     hidden: bool = field(default=False, compare=False)
+    #: The target the session was read from, as the user wrote it (None: this server).
+    ps_computer_name: str | None = None
 
     def to_dict(self, properties: tuple[str, ...] | None = None) -> dict[str, object]:
         """Return the record as a dict keyed by Windows property name.

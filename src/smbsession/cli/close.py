@@ -18,7 +18,7 @@ from ..model import SmbSession
 from . import pipeline, view
 from .binder import Binder, wants_help
 from .formats import FORMATS, render
-from .get import GET_PARAMS, NOT_YET, queries_for, refuse_not_yet
+from .get import GET_PARAMS, REMOTE, queries_for, refuse_not_yet
 from .helptext import Example, HelpPage
 from .params import COMMON_PARAMS, Param
 from .streams import Streams
@@ -28,7 +28,7 @@ _SHARED = {p.name: p for p in GET_PARAMS}
 CLOSE_PARAMS: tuple[Param, ...] = (
     *(_SHARED[name] for name in ("SessionId", "ClientComputerName", "ClientUserName",
                                  "ScopeName", "ClusterNodeName", "SmbInstance")),
-    *(_SHARED[name] for name in NOT_YET),
+    *(_SHARED[name] for name in REMOTE),
     Param("Force", "switch",
           help="Closes without asking. Without it, each session is confirmed on the terminal; "
                "with no terminal, nothing is closed."),
@@ -151,7 +151,7 @@ def run_close(argv: Sequence[str], command: str = "Close-SmbSession") -> int:
         sys.stdout.write(helptext.render(HELP, CLOSE_PARAMS))
         return 0
     bound: dict = Binder(command, CLOSE_PARAMS).bind(argv)
-    refuse_not_yet(bound, command)
+    refuse_not_yet(bound, command, REMOTE)
     streams = Streams(command, bool(bound.get("verbose")), bool(bound.get("debug")),
                       bound.get("error_action", "Continue"), flush_first=sys.stdout)
     chosen = _resolve(bound, command, streams)

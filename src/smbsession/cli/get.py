@@ -50,11 +50,17 @@ GET_PARAMS: tuple[Param, ...] = (
           help="Selects the SMB server instance. Samba has only Default; CSV, SBL and SR exist "
                "only on Windows and select nothing here, without an error."),
     Param("CimSession", array=True, aliases=("Session",), type_name="CimSession",
-          help="Runs the cmdlet on remote computers. Not available yet: this release reads "
-               "the local Samba server."),
+          help="Runs the cmdlet on these servers, asked at the same time: ssh://[user@]host"
+               "[:port] (a Samba server over SSH; nothing to install there but Python 3; "
+               "host keys verified as OpenSSH does), localhost or . (this server), or a bare "
+               "host name (the same as ssh://host). Every session carries PSComputerName, "
+               "the target as written. A target that fails is reported as <target>: <reason> "
+               "and the others still print. Needs the remote extra: "
+               "pip install 'smbsession[remote]'."),
     Param("ThrottleLimit", "int32",
-          help="The maximum number of concurrent operations with -CimSession. Not available "
-               "yet."),
+          help="The most -CimSession targets asked at the same time; 0 or none: 32."),
+    Param("OperationTimeoutSec", "int32",
+          help="Seconds each -CimSession target may take (default 60). An extension."),
     Param("AsJob", "switch", help="Runs the cmdlet as a background job. Not available yet."),
     Param("SmbConf",
           help="The smb.conf of the Samba server to read (default: $SMB_CONF_PATH, else "
@@ -79,11 +85,15 @@ GET_PARAMS: tuple[Param, ...] = (
 )
 
 #: Parameters of later releases: they bind, then the command says they are not there yet.
-NOT_YET: tuple[str, ...] = ("CimSession", "ThrottleLimit", "AsJob")
+NOT_YET: tuple[str, ...] = ("AsJob",)
+#: The remote parameters, which Close-SmbSession does not take yet.
+REMOTE: tuple[str, ...] = ("CimSession", "ThrottleLimit", "AsJob")
 
-def refuse_not_yet(bound: dict[str, object], command: str) -> None:
+
+def refuse_not_yet(bound: dict[str, object], command: str,
+                   names: Sequence[str] = NOT_YET) -> None:
     """Refuse the parameters of later releases when they were given."""
-    for name in NOT_YET:
+    for name in names:
         param = next(p for p in GET_PARAMS if p.name == name)
         if bound.get(param.key) not in (None, False):
             raise InvalidParameter(
@@ -167,6 +177,21 @@ def _read(bound: dict[str, object], streams: Streams) -> list[SmbSession]:
     return result.sessions
 
 
+def _read_remote(bound: dict[str, object], streams: Streams) -> list[SmbSession]:
+    """Ask every -CimSession target; report each failed one as an error."""
+    from ..remote.fleet import read_many
+
+    targets = list(bound["cim_session"])
+    sessions, errors = read_many(targets, bound.get("smb_conf"),
+                                 int(bound.get("throttle_limit") or 0),
+                                 float(bound.get("operation_timeout_sec") or 60))
+    streams.verbose(f"{len(sessions)} session(s) from {len(targets) - len(errors)} of "
+                    f"{len(targets)} target(s).")
+    for line in errors:
+        streams.error(line)
+    return sessions
+
+
 def run_get(argv: Sequence[str], command: str = "Get-SmbSession") -> int:
     """Run Get-SmbSession with ``argv``; return the exit code (0, 1 or 2, see the help)."""
     if wants_help(argv):
@@ -188,7 +213,13 @@ def run_get(argv: Sequence[str], command: str = "Get-SmbSession") -> int:
         streams.verbose(f"Pipeline input: {len(inputs)} object(s) from stdin"
                         + ("." if inputs else ": the command runs zero times."))
     queries = queries_for(bound, inputs, command, streams)
-    sessions = _Sessions(_read(bound, streams) if queries else [])
+    if not queries:
+        found: list[SmbSession] = []
+    elif bound.get("cim_session"):
+        found = _read_remote(bound, streams)
+    else:
+        found = _read(bound, streams)
+    sessions = _Sessions(found)
     rows = view.rows(_selected(queries, sessions, streams), properties)
     sys.stdout.writelines(render(fmt, rows, properties))
     return 1 if streams.errors or streams.warnings else 0

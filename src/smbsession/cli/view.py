@@ -74,8 +74,5 @@ def rows(sessions: Iterable[SmbSession], properties: tuple[str, ...]) -> Iterato
     in_order = properties[-1] == PS_COMPUTER_NAME
     for s in sessions:
         values = s.to_dict(own) if own else {}
-        if in_order:
-            values[PS_COMPUTER_NAME] = None
-            yield values
-        else:
-            yield {p: values.get(p) for p in properties}
+        values[PS_COMPUTER_NAME] = s.ps_computer_name
+        yield values if in_order else {p: values.get(p) for p in properties}

@@ -237,6 +237,7 @@ def _read(config: SambaConfig, layout: Layout, now: float) -> SourceResult:
                 "shares": tuple(shares.get(g.session_global_id, ())),
                 "smbd_pid": ch.server_id.pid,
                 "hidden": not authenticated or g.user_sid_raw == ANONYMOUS_SID_RAW,
+                "ps_computer_name": None,
             })
         )
     out.sort(key=lambda s: s.session_id)

@@ -1,0 +1,1 @@
+"""Remote SMB servers: over SSH (agentless) and through MS-SRVS (srvsvc)."""

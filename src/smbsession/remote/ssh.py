@@ -1,0 +1,173 @@
+"""Remote Samba servers over SSH, agentless: ``-CimSession ssh://[user@]host[:port]``.
+
+Nothing of smbsession needs to be installed on the server beyond Python 3: the reader
+(the standard-library modules that read a local Samba server) is zipped in memory, sent
+over the SSH channel's stdin, and run there with ``python3``; it prints the sessions as
+JSON, which become :class:`~smbsession.model.SmbSession` records here. ``-SmbConf``
+applies on the server. Reading Samba's state needs root there, as locally.
+
+SSH itself is asyncssh (the optional extra ``smbsession[remote]``), used as OpenSSH is:
+``~/.ssh/config``, ``~/.ssh/known_hosts``, the agent and the default keys. Host keys are
+verified: an unknown host key is refused, with its fingerprint and how to accept it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from pathlib import Path
+
+from ..errors import InvalidParameter, SmbSessionError
+from ..model import ATTRIBUTE_OF, SmbSession
+
+#: The modules the server runs: the local reader and what it imports, nothing else.
+_READER = (
+    "__init__.py", "errors.py", "model.py", "query.py", "closing.py", "netinfo.py",
+    "samba/__init__.py", "samba/close.py", "samba/config.py", "samba/crypto.py",
+    "samba/direct.py", "samba/liveness.py", "samba/messaging.py", "samba/names.py",
+    "samba/ndr.py", "samba/server.py", "samba/smbstatus.py", "samba/smbxsrv.py",
+    "samba/tdb.py", "samba/version.py",
+)
+
+# Runs on the server: read the zip from stdin, import the reader from it, print JSON.
+_BOOTSTRAP = r"""
+import json, os, sys, tempfile
+data = sys.stdin.buffer.read()
+fd, path = tempfile.mkstemp(suffix=".zip")
+try:
+    os.write(fd, data); os.close(fd)
+    sys.path.insert(0, path)
+    import smbsession
+    conf = sys.argv[1] or None
+    try:
+        result = smbsession.read_sessions(conf)
+        rows = [s.to_dict() for s in result.sessions]
+        print(json.dumps({"sessions": rows, "warnings": result.warnings}))
+    except smbsession.SmbSessionError as exc:
+        print(json.dumps({"error": str(exc)}))
+finally:
+    os.unlink(path)
+"""
+
+_TARGET = re.compile(r"^ssh://(?:(?P<user>[^@/\s]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^:/\s\[\]]+)"
+                     r"(?::(?P<port>\d{1,5}))?/?$")
+
+
+class RemoteError(SmbSessionError):
+    """A remote target failed; the message starts with the target as it was written."""
+
+
+class SshTarget:
+    """An ``ssh://[user@]host[:port]`` target; ``raw`` is the text as the user wrote it."""
+
+    __slots__ = ("host", "port", "raw", "user")
+
+    def __init__(self, raw: str, host: str, port: int | None, user: str | None) -> None:
+        self.raw = raw
+        self.host = host
+        self.port = port
+        self.user = user
+
+    def __repr__(self) -> str:
+        return f"SshTarget({self.raw!r})"
+
+
+def parse_ssh_target(text: str) -> SshTarget:
+    """Parse ``ssh://[user@]host[:port]`` (IPv6 in brackets); raise
+    :class:`InvalidParameter` naming the value otherwise."""
+    m = _TARGET.match(text.strip())
+    port = int(m.group("port")) if m and m.group("port") else None
+    if not m or (port is not None and not 0 < port < 65536):
+        raise InvalidParameter(
+            f"-CimSession: '{text}' is not an SSH target; write ssh://[user@]host[:port]."
+        )
+    return SshTarget(text, m.group("host").strip("[]"), port, m.group("user"))
+
+
+def reader_zip() -> bytes:
+    """The reader's modules, zipped (a few dozen KiB), to be run on the server."""
+    root = Path(__file__).resolve().parent.parent
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in _READER:
+            zf.write(root / name, f"smbsession/{name}")
+    return buf.getvalue()
+
+
+def _session(row: dict, computer: str) -> SmbSession:
+    fields = {ATTRIBUTE_OF[name]: value for name, value in row.items() if name in ATTRIBUTE_OF}
+    if isinstance(fields.get("shares"), list):
+        fields["shares"] = tuple(fields["shares"])
+    return SmbSession(**fields, ps_computer_name=computer)
+
+
+async def list_sessions_async(target: SshTarget, smb_conf: str | None = None,
+                              timeout: float = 30.0, **options: object) -> list[SmbSession]:
+    """List the sessions of the Samba server at ``target`` (see :func:`list_sessions`)."""
+    try:
+        import asyncssh
+    except ImportError:
+        raise RemoteError(f"{target.raw}: SSH targets need the remote extra: "
+                          "pip install 'smbsession[remote]'") from None
+    import asyncio
+    import shlex
+
+    async def run() -> str:
+        async with asyncssh.connect(target.host, port=target.port or (),
+                                    username=target.user or (), **options) as conn:
+            command = f"python3 -c {shlex.quote(_BOOTSTRAP)} {shlex.quote(smb_conf or '')}"
+            done = await conn.run(command, input=reader_zip(), encoding=None, check=False)
+            if done.exit_status != 0:
+                err = (done.stderr or b"").decode(errors="replace").strip().splitlines()
+                raise RemoteError(f"{target.raw}: the reader failed on the server: "
+                                  f"{err[-1] if err else done.exit_status}")
+            return (done.stdout or b"").decode()
+
+    try:
+        out = await asyncio.wait_for(run(), timeout)
+    except asyncssh.HostKeyNotVerifiable:
+        raise RemoteError(await _unknown_host_key(target)) from None
+    except asyncssh.PermissionDenied:
+        raise RemoteError(f"{target.raw}: the server refused our SSH keys (permission "
+                          "denied); check the user, ssh-agent and ~/.ssh") from None
+    except (TimeoutError, asyncio.TimeoutError):
+        raise RemoteError(f"{target.raw}: no answer within {timeout:g} s") from None
+    except (OSError, asyncssh.Error) as exc:
+        raise RemoteError(f"{target.raw}: {exc}") from None
+    try:
+        answer = json.loads(out)
+    except ValueError:
+        raise RemoteError(f"{target.raw}: the server's answer is not JSON") from None
+    if answer.get("error"):
+        raise RemoteError(f"{target.raw}: {answer['error']}")
+    return [_session(row, target.raw) for row in answer["sessions"]]
+
+
+async def _unknown_host_key(target: SshTarget) -> str:
+    import asyncssh
+
+    where = f"[{target.host}]:{target.port}" if target.port else target.host
+    try:
+        key = await asyncssh.get_server_host_key(target.host, target.port or 22)
+        fingerprint = key.get_fingerprint() if key else "unknown"
+    except (OSError, asyncssh.Error):
+        fingerprint = "unknown"
+    return (f"{target.raw}: the server's host key is not known ({fingerprint}). If that is "
+            f"the right key, accept it with: ssh-keyscan -p {target.port or 22} {target.host} "
+            f">> ~/.ssh/known_hosts   (or connect once with ssh {where})")
+
+
+def list_sessions(target: SshTarget, smb_conf: str | None = None, timeout: float = 30.0,
+                  **options: object) -> list[SmbSession]:
+    """List the sessions of the Samba server at ``target`` over SSH.
+
+    ``smb_conf`` is the smb.conf on the server (default: the server's own). ``options``
+    go to ``asyncssh.connect`` (for example ``known_hosts=`` or ``client_keys=``); by
+    default OpenSSH's files and agent are used and host keys are verified. Every failure
+    is a :class:`RemoteError` whose message starts with the target.
+    """
+    import asyncio
+
+    return asyncio.run(list_sessions_async(target, smb_conf, timeout, **options))

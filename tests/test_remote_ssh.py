@@ -1,0 +1,156 @@
+"""SSH targets against a real sshd on loopback, started here with its own keys."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import smbsession
+from conftest import smbprotocol_sessions
+from smbsession.lab import Lab, free_port
+
+pytest.importorskip("asyncssh")
+from smbsession.remote.ssh import RemoteError, list_sessions, parse_ssh_target
+
+SSHD = Path("/usr/sbin/sshd")
+
+
+class Sshd:
+    """An sshd on 127.0.0.1 that lets root in with one test key."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.port = free_port()
+        keygen = ["ssh-keygen", "-q", "-t", "ed25519", "-N", ""]
+        subprocess.run([*keygen, "-f", str(base / "host_key")], check=True)
+        subprocess.run([*keygen, "-f", str(base / "client_key")], check=True)
+        shutil.copyfile(base / "client_key.pub", base / "authorized_keys")
+        host_pub = (base / "host_key.pub").read_text().split()
+        (base / "known_hosts").write_text(f"[127.0.0.1]:{self.port} {host_pub[0]} {host_pub[1]}\n")
+        (base / "empty_known_hosts").write_text("")
+        (base / "sshd_config").write_text(
+            f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {base}/host_key\n"
+            f"AuthorizedKeysFile {base}/authorized_keys\nPermitRootLogin prohibit-password\n"
+            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
+            f"StrictModes no\nPidFile {base}/sshd.pid\n"
+        )
+        Path("/run/sshd").mkdir(exist_ok=True)
+        self.proc = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(base / "sshd_config")],
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("sshd did not start")
+
+    def options(self, known_hosts: str = "known_hosts") -> dict[str, object]:
+        return {"known_hosts": str(self.base / known_hosts),
+                "client_keys": [str(self.base / "client_key")], "agent_path": None,
+                "config": []}
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def sshd() -> Iterator[Sshd]:
+    if not SSHD.exists():
+        pytest.skip("openssh-server is not installed (make test installs it)")
+    base = Path(tempfile.mkdtemp(prefix="smbsession-sshd-"))
+    server = Sshd(base)
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_lists_the_lab_over_ssh(lab: Lab, sshd: Sshd) -> None:
+    target = parse_ssh_target(f"ssh://root@127.0.0.1:{sshd.port}")
+    with smbprotocol_sessions(lab, ["labalice", "labbob"], files={"labbob": ["ssh.txt"]}) as (
+            alice, bob):
+        remote = list_sessions(target, str(lab.conf_path), **sshd.options())
+        local = smbsession.read_sessions(str(lab.conf_path)).sessions
+    by_id = {s.session_id: s for s in remote}
+    assert {alice.session_id, bob.session_id} <= set(by_id)
+    assert {s.session_id for s in local} == set(by_id)
+    assert by_id[bob.session_id].num_opens == 1
+    assert by_id[bob.session_id].client_user_name == "LABSRV\\labbob"
+    assert all(s.ps_computer_name == target.raw for s in remote)
+
+
+def test_an_unknown_host_key_is_refused_with_its_fingerprint(sshd: Sshd) -> None:
+    target = parse_ssh_target(f"ssh://root@127.0.0.1:{sshd.port}")
+    with pytest.raises(RemoteError) as err:
+        list_sessions(target, **sshd.options("empty_known_hosts"))
+    message = str(err.value)
+    assert message.startswith(target.raw) and "SHA256:" in message
+    assert "ssh-keyscan" in message
+
+
+def test_an_unreachable_target_fails_alone_and_fast(sshd: Sshd) -> None:
+    target = parse_ssh_target(f"ssh://root@127.0.0.1:{free_port()}")
+    started = time.monotonic()
+    with pytest.raises(RemoteError, match=r"^ssh://root@127\.0\.0\.1"):
+        list_sessions(target, timeout=5, **sshd.options())
+    assert time.monotonic() - started < 6
+
+
+def test_a_server_without_samba_says_so(sshd: Sshd, tmp_path: Path) -> None:
+    target = parse_ssh_target(f"ssh://root@127.0.0.1:{sshd.port}")
+    with pytest.raises(RemoteError, match="does not exist"):
+        list_sessions(target, str(tmp_path / "missing.conf"), **sshd.options())
+
+
+@pytest.mark.parametrize("bad", ["ssh://", "ssh://host:99999", "http://host", "ssh://a b"])
+def test_bad_targets_are_named(bad: str) -> None:
+    with pytest.raises(smbsession.InvalidParameter, match="-CimSession"):
+        parse_ssh_target(bad)
+
+
+def test_targets() -> None:
+    t = parse_ssh_target("ssh://admin@[::1]:2222")
+    assert (t.user, t.host, t.port) == ("admin", "::1", 2222)
+    t = parse_ssh_target("ssh://files1")
+    assert (t.user, t.host, t.port) == (None, "files1", None)
+
+
+@pytest.fixture
+def ssh_home(sshd: Sshd, tmp_path: Path) -> dict[str, str]:
+    """A HOME whose ~/.ssh trusts the test sshd and holds the test key, as OpenSSH's."""
+    dot = tmp_path / ".ssh"
+    dot.mkdir(mode=0o700)
+    shutil.copyfile(sshd.base / "known_hosts", dot / "known_hosts")
+    shutil.copyfile(sshd.base / "client_key", dot / "id_ed25519")
+    (dot / "id_ed25519").chmod(0o600)
+    return {"HOME": str(tmp_path), "SSH_AUTH_SOCK": ""}
+
+
+def test_fleet_with_a_failing_target(lab: Lab, sshd: Sshd, ssh_home: dict[str, str]) -> None:
+    from conftest import run_cli
+
+    good = f"ssh://root@127.0.0.1:{sshd.port}"
+    bad = f"ssh://root@127.0.0.1:{free_port()}"
+    targets = ",".join([good, "localhost", bad, f"127.0.0.1:{sshd.port}"])
+    with smbprotocol_sessions(lab, ["labalice"]) as (alice,):
+        out = run_cli("get", "-SmbConf", str(lab.conf_path), "-CimSession", targets,
+                      "-ThrottleLimit", "2", "-SessionId", str(alice.session_id),
+                      "-Format", "Json", "-OperationTimeoutSec", "20", env=ssh_home)
+    assert out.returncode == 1
+    rows = out.json()
+    assert sorted(r["PSComputerName"] for r in rows) == sorted(
+        [good, "localhost", f"127.0.0.1:{sshd.port}"])
+    assert all(r["SessionId"] == alice.session_id for r in rows)
+    errors = [line for line in out.stderr.splitlines() if bad in line]
+    assert len(errors) == 1 and "Traceback" not in out.stderr
