@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -15,52 +13,11 @@ import pytest
 import smbsession
 from conftest import smbprotocol_sessions
 from smbsession.lab import Lab, free_port
+from smbsession.labssh import SSHD
+from smbsession.labssh import LabSshd as Sshd
 
 pytest.importorskip("asyncssh")
 from smbsession.remote.ssh import RemoteError, list_sessions, parse_ssh_target
-
-SSHD = Path("/usr/sbin/sshd")
-
-
-class Sshd:
-    """An sshd on 127.0.0.1 that lets root in with one test key."""
-
-    def __init__(self, base: Path) -> None:
-        self.base = base
-        self.port = free_port()
-        keygen = ["ssh-keygen", "-q", "-t", "ed25519", "-N", ""]
-        subprocess.run([*keygen, "-f", str(base / "host_key")], check=True)
-        subprocess.run([*keygen, "-f", str(base / "client_key")], check=True)
-        shutil.copyfile(base / "client_key.pub", base / "authorized_keys")
-        host_pub = (base / "host_key.pub").read_text().split()
-        (base / "known_hosts").write_text(f"[127.0.0.1]:{self.port} {host_pub[0]} {host_pub[1]}\n")
-        (base / "empty_known_hosts").write_text("")
-        (base / "sshd_config").write_text(
-            f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {base}/host_key\n"
-            f"AuthorizedKeysFile {base}/authorized_keys\nPermitRootLogin prohibit-password\n"
-            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
-            f"StrictModes no\nPidFile {base}/sshd.pid\n"
-        )
-        Path("/run/sshd").mkdir(exist_ok=True)
-        self.proc = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(base / "sshd_config")],
-                                     stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("sshd did not start")
-
-    def options(self, known_hosts: str = "known_hosts") -> dict[str, object]:
-        return {"known_hosts": str(self.base / known_hosts),
-                "client_keys": [str(self.base / "client_key")], "agent_path": None,
-                "config": []}
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,77 @@
+"""Benchmark: one Get-SmbSession asking many SSH targets, -ThrottleLimit 1 against N.
+
+    sudo .venv/bin/python benchmarks/bench_fleet.py [--targets 32] [--repeat 3]
+
+Starts a private lab smbd with a few sessions and a private sshd on loopback, then runs
+``Get-SmbSession -CimSession <the same server written N ways> -Format Json`` with
+``-ThrottleLimit 1`` and ``-ThrottleLimit N``, alternating, and prints the medians and the
+speedup. Each target is a real SSH connection that runs the reader on the server.
+This is a measurement, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from conftest import smbprotocol_sessions  # noqa: E402
+from smbsession.lab import Lab  # noqa: E402
+from smbsession.labssh import LabSshd  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--targets", type=int, default=32)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="smbsession-fleet-", dir="/tmp"))
+    base.chmod(0o755)
+    (base / "lab").mkdir()
+    (base / "ssh").mkdir()
+    lab = Lab(base / "lab")
+    lab.start()
+    sshd = LabSshd(base / "ssh")
+    home = base / "home"
+    (home / ".ssh").mkdir(parents=True)
+    shutil.copyfile(sshd.base / "known_hosts", home / ".ssh" / "known_hosts")
+    shutil.copyfile(sshd.base / "client_key", home / ".ssh" / "id_ed25519")
+    env = {**os.environ, "HOME": str(home), "SSH_AUTH_SOCK": "", "PYTHONPATH": str(ROOT / "src")}
+    targets = ",".join([f"ssh://root@127.0.0.1:{sshd.port}"] * args.targets)
+    try:
+        with smbprotocol_sessions(lab, ["labalice", "labbob", "labcarol"]):
+            times: dict[int, list[float]] = {1: [], args.targets: []}
+            for _ in range(args.repeat):
+                for limit in times:
+                    start = time.perf_counter()
+                    out = subprocess.run(
+                        [sys.executable, "-m", "smbsession", "get", "-CimSession", targets,
+                         "-ThrottleLimit", str(limit), "-SmbConf", str(lab.conf_path),
+                         "-Format", "Json"], env=env, stdin=subprocess.DEVNULL,
+                        capture_output=True, text=True, check=False)
+                    times[limit].append(time.perf_counter() - start)
+                    if out.returncode:
+                        print(f"ThrottleLimit {limit}: exit {out.returncode}: {out.stderr[-300:]}")
+            one, many = (statistics.median(times[k]) for k in (1, args.targets))
+            print(f"{args.targets} SSH targets, 3 sessions each, {os.cpu_count()} cores, "
+                  f"{args.repeat} runs each: -ThrottleLimit 1: {one:.2f} s, "
+                  f"-ThrottleLimit {args.targets}: {many:.2f} s, speedup {one / many:.1f}x")
+    finally:
+        sshd.stop()
+        lab.stop()
+        shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
