@@ -22,7 +22,6 @@ from .messaging import (
     MSG_SHUTDOWN,
     MSG_SMBXSRV_SESSION_CLOSE,
     MessagingError,
-    ServerId,
     encode_session_close,
     send,
 )
@@ -52,11 +51,6 @@ def live_sessions(config: SambaConfig, layout: Layout) -> dict[int, SessionGloba
     return found
 
 
-def _server(g: SessionGlobal) -> ServerId:
-    sid = g.channels[0].server_id
-    return ServerId(sid.pid, sid.task_id, sid.vnn, sid.unique_id)
-
-
 def _wait_gone(config: SambaConfig, layout: Layout, ids: set[int], timeout: float) -> set[int]:
     """Wait until none of ``ids`` is a live session; return those still there."""
     deadline = time.monotonic() + timeout
@@ -77,7 +71,7 @@ def close_session(config: SambaConfig, layout: Layout, g: SessionGlobal,
     """
     payload = encode_session_close(g.session_global_id, g.session_wire_id, g.creation_time)
     try:
-        send(config.lock_dir, _server(g), MSG_SMBXSRV_SESSION_CLOSE, payload)
+        send(config.lock_dir, g.channels[0].server_id, MSG_SMBXSRV_SESSION_CLOSE, payload)
     except MessagingError as exc:
         raise CloseFailed(str(exc)) from None
     if _wait_gone(config, layout, {g.session_global_id}, timeout):
@@ -96,7 +90,7 @@ def close_connection(config: SambaConfig, layout: Layout, g: SessionGlobal,
     victims = {sid for sid, other in live_sessions(config, layout).items()
                if other.channels[0].server_id.pid == pid}
     try:
-        send(config.lock_dir, _server(g), MSG_SHUTDOWN, b"")
+        send(config.lock_dir, g.channels[0].server_id, MSG_SHUTDOWN, b"")
     except MessagingError as exc:
         raise CloseFailed(str(exc)) from None
     if _wait_gone(config, layout, victims, timeout):

@@ -26,7 +26,8 @@ from __future__ import annotations
 import os
 import socket
 import struct
-from dataclasses import dataclass
+
+from .smbxsrv import ServerId
 
 #: Message types (librpc/idl/messaging.idl).
 MSG_SHUTDOWN = 0x000D
@@ -41,23 +42,10 @@ _TYPE = struct.Struct("<I")
 _CLOSE_B = struct.Struct("<IIII")
 _CLOSE_0 = struct.Struct("<I4xQQQ")
 _REFERENT = 0x00020000
-#: A source vnn meaning "this node" in a cluster, and the unique id not to be verified.
-_NONCLUSTER_VNN = 0xFFFFFFFF
-_ANY_UNIQUE_ID = 2**64 - 1
 
 
 class MessagingError(OSError):
     """A message could not be delivered (the smbd is gone, or its socket refused it)."""
-
-
-@dataclass(frozen=True)
-class ServerId:
-    """A Samba process: ``pid``, ``task_id``, cluster node ``vnn`` and a random ``unique_id``."""
-
-    pid: int
-    task_id: int = 0
-    vnn: int = _NONCLUSTER_VNN
-    unique_id: int = _ANY_UNIQUE_ID
 
 
 def encode_session_close(session_global_id: int, session_wire_id: int,

@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import struct
 
-U16 = struct.Struct("<H").unpack_from
 U32 = struct.Struct("<I").unpack_from
-U64 = struct.Struct("<Q").unpack_from
 _STR_HDR = struct.Struct("<III").unpack_from
 _SID_HDR = struct.Struct("<BB").unpack_from
 

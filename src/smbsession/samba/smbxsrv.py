@@ -136,11 +136,15 @@ class _Record:
 
 
 class ServerId(_Record):
-    """A Samba process: pid, task id, cluster node (vnn) and a random unique id."""
+    """A Samba process: pid, task id, cluster node (vnn) and a random unique id.
+
+    The defaults mean "task 0, this node, any instance" (``SERVERID_UNIQUE_ID_NOT_TO_VERIFY``).
+    """
 
     __slots__ = ("pid", "task_id", "unique_id", "vnn")
 
-    def __init__(self, pid: int, task_id: int, vnn: int, unique_id: int) -> None:
+    def __init__(self, pid: int, task_id: int = 0, vnn: int = 0xFFFFFFFF,
+                 unique_id: int = 2**64 - 1) -> None:
         self.pid = pid
         self.task_id = task_id
         self.vnn = vnn
