@@ -95,12 +95,6 @@ def test_arrays_with_and_without_spaces(lab: Lab, alice_bob: list, layout: str) 
     )
 
 
-def test_as_job_binds_but_is_not_available_yet(lab: Lab) -> None:
-    out = run_get(lab, "-AsJob")
-    assert out.returncode == 2 and out.stdout == ""
-    assert "-AsJob is not available yet" in out.stderr
-
-
 @pytest.mark.parametrize("alias", ["-CimSession", "-Session", "-cim"])
 def test_cim_session_and_its_alias_name_a_failing_target(lab: Lab, alias: str) -> None:
     out = run_get(lab, alias, "no-such-host.invalid", "-OperationTimeoutSec", "5")

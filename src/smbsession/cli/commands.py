@@ -65,10 +65,64 @@ def run_lab(argv: Sequence[str]) -> int:
     return 2
 
 
+JOB_USAGE = """\
+smbsession job list                          the jobs, as PowerShell's Get-Job shows them
+smbsession job wait ID [--timeout S]         wait until job ID has finished
+smbsession job receive ID [--format F]       its sessions (Table, List, Json, NDJson, Csv)
+smbsession job remove ID                     delete it (stopping it if it still runs)
+"""
+
+JOB_PARAMS: tuple[Param, ...] = (
+    Param("Id", "int32", position=0, help="The job's Id."),
+    Param("Timeout", "int32", help="Seconds to wait at most (wait; default 3600)."),
+    Param("Format", "enum", choices=("Table", "List", "Json", "NDJson", "Csv")),
+    Param("Help", "switch", aliases=("?",)),
+)
+
+
+def run_job(argv: Sequence[str]) -> int:
+    """Run ``smbsession job ACTION ...``; return the exit code."""
+    from .. import jobs
+    from .formats import render
+    from .view import choose_view
+
+    if not argv or argv[0] == "help" or wants_help(argv):
+        sys.stdout.write(JOB_USAGE)
+        return 0 if argv else 2
+    action, rest = argv[0], argv[1:]
+    args = Binder(f"smbsession job {action}", JOB_PARAMS).bind(rest)
+    if action == "list":
+        sys.stdout.write(jobs.table(jobs.list_jobs()))
+        return 0
+    if "id" not in args:
+        print(f"smbsession job {action}: give the job's Id (smbsession job list shows them)",
+              file=sys.stderr)
+        return 2
+    if action == "wait":
+        row = jobs.wait(args["id"], float(args.get("timeout", 3600)))
+        sys.stdout.write(jobs.table([row]))
+        return 0 if row["state"] != "Running" else 1
+    if action == "receive":
+        rows, errors, row = jobs.receive(args["id"])
+        fmt, properties = choose_view(args.get("format"), False, None, "smbsession job")
+        if rows and properties and set(properties) - set(rows[0]):
+            properties = tuple(rows[0])
+        sys.stdout.writelines(render(fmt, rows, properties))
+        for line in errors:
+            print(line, file=sys.stderr)
+        return 1 if errors or row["state"] == "Failed" else 0
+    if action == "remove":
+        jobs.remove(args["id"])
+        return 0
+    print(f"smbsession job: unknown action '{action}'\n{JOB_USAGE}", file=sys.stderr)
+    return 2
+
+
 UMBRELLA_USAGE = """\
 smbsession get [Get-SmbSession parameters]     list sessions (same as Get-SmbSession)
 smbsession close [Close-SmbSession parameters] close sessions (same as Close-SmbSession)
 smbsession lab start|stop|status|clients        a private Samba server for demos and tests
+smbsession job list|wait|receive|remove [ID]    background jobs started with -AsJob
 """
 
 
@@ -118,6 +172,8 @@ def _umbrella(argv: list[str]) -> int:
         return run_close(argv[1:], "smbsession close")
     if argv[0] == "lab":
         return run_lab(argv[1:])
+    if argv[0] == "job":
+        return run_job(argv[1:])
     print(f"smbsession: unknown command '{argv[0]}'\n{UMBRELLA_USAGE}", file=sys.stderr)
     return 2
 

@@ -61,7 +61,9 @@ GET_PARAMS: tuple[Param, ...] = (
           help="The most -CimSession targets asked at the same time; 0 or none: 32."),
     Param("OperationTimeoutSec", "int32",
           help="Seconds each -CimSession target may take (default 60). An extension."),
-    Param("AsJob", "switch", help="Runs the cmdlet as a background job. Not available yet."),
+    Param("AsJob", "switch",
+          help="Runs the cmdlet as a background job: prints the job at once and runs on, even "
+               "after the shell exits. See smbsession job list|wait|receive|remove."),
     Param("SmbConf",
           help="The smb.conf of the Samba server to read (default: $SMB_CONF_PATH, else "
                "Samba's own smb.conf). An extension of smbsession."),
@@ -85,7 +87,7 @@ GET_PARAMS: tuple[Param, ...] = (
 )
 
 #: Parameters of later releases: they bind, then the command says they are not there yet.
-NOT_YET: tuple[str, ...] = ("AsJob",)
+NOT_YET: tuple[str, ...] = ()
 #: The remote parameters, which Close-SmbSession does not take yet.
 REMOTE: tuple[str, ...] = ("CimSession", "ThrottleLimit", "AsJob")
 
@@ -97,9 +99,9 @@ def refuse_not_yet(bound: dict[str, object], command: str,
         param = next(p for p in GET_PARAMS if p.name == name)
         if bound.get(param.key) not in (None, False):
             raise InvalidParameter(
-                f"{command}: -{name} is not available yet: this release reads the local Samba "
-                f"server only (run {command} on the server itself, for example over ssh). "
-                "-CimSession, -ThrottleLimit and -AsJob come with remote servers."
+                f"{command}: -{name} is not available yet for this command: it works on the "
+                f"local Samba server only (run {command} on the server itself, for example "
+                "over ssh)."
             )
 
 
@@ -192,8 +194,9 @@ def _read_remote(bound: dict[str, object], streams: Streams) -> list[SmbSession]
     return sessions
 
 
-def run_get(argv: Sequence[str], command: str = "Get-SmbSession") -> int:
-    """Run Get-SmbSession with ``argv``; return the exit code (0, 1 or 2, see the help)."""
+def run_get(argv: Sequence[str], command: str = "Get-SmbSession", in_job: bool = False) -> int:
+    """Run Get-SmbSession with ``argv``; return the exit code (0, 1 or 2, see the help).
+    ``in_job`` is set by the job process that runs an ``-AsJob`` command."""
     if wants_help(argv):
         from . import helptext
         from .get_help import HELP
@@ -202,6 +205,12 @@ def run_get(argv: Sequence[str], command: str = "Get-SmbSession") -> int:
         return 0
     bound: dict[str, object] = Binder(command, GET_PARAMS).bind(argv)
     refuse_not_yet(bound, command)
+    if bound.get("as_job") and not in_job:
+        from .. import jobs
+
+        row = jobs.start(" ".join([command, *argv]), list(argv))
+        sys.stdout.write(jobs.table([row]))
+        return 0
     fmt, properties = view.choose_view(
         bound.get("format"), bool(bound.get("json")), bound.get("property"), command
     )
