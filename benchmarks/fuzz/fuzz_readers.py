@@ -22,7 +22,6 @@ import argparse
 import contextlib
 import json
 import os
-import socket
 import struct
 import sys
 import tempfile
@@ -61,25 +60,9 @@ def _records() -> dict[str, list[tuple[bytes, str]]]:
 
 
 def _netlink_reply() -> bytes:
-    """A real sock_diag reply for one loopback connection."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    client = socket.create_connection(server.getsockname())
-    accepted, _ = server.accept()
-    from smbsession import netinfo
-
-    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, netinfo.NETLINK_SOCK_DIAG)
-    sock.send(netinfo._request(socket.AF_INET, 2, server.getsockname()[1], 1))
-    reply = b""
-    while True:
-        chunk = sock.recv(1 << 20)
-        reply += chunk
-        if parse_inet_diag_messages(chunk)[1]:
-            break
-    for s in (sock, client, accepted, server):
-        s.close()
-    return reply
+    """A real sock_diag reply (IPv4 and IPv6 dumps) captured by tests/fixtures/netinfo."""
+    folder = ROOT / "tests" / "fixtures" / "netinfo"
+    return (folder / "ipv4.bin").read_bytes() + (folder / "ipv6.bin").read_bytes()
 
 
 def mutated(seed: bytes) -> st.SearchStrategy[bytes]:
