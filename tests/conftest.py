@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 import uuid
 from collections.abc import Iterator
@@ -38,11 +41,12 @@ CHROOT = Path(os.environ.get("SMBSESSION_CHROOT", "/var/tmp/smbsession-trixie"))
 
 @contextlib.contextmanager
 def running_lab(name: str = "lab", chroot: Path | None = None,
-                port: int | None = None) -> Iterator[Lab]:
+                port: int | None = None, like: Lab | None = None) -> Iterator[Lab]:
     """Start a lab in a fresh directory the lab users can enter; stop and remove it after.
 
     With ``chroot``, the lab runs the Samba release installed in that root directory;
-    ``port`` asks for that port (the lab takes a free one when it is busy).
+    ``port`` asks for that port (the lab takes a free one when it is busy); ``like``
+    gives its users the passwords of that lab (one password for a fleet of labs).
     """
     reason = _samba_missing()
     if reason:
@@ -51,6 +55,10 @@ def running_lab(name: str = "lab", chroot: Path | None = None,
     base = Path(tempfile.mkdtemp(prefix=f"smbsession-{name}-", dir=parent))
     base.chmod(0o755)
     instance = Lab(base, chroot=chroot)
+    if like is not None:
+        instance.state_path.write_text(json.dumps(
+            {"users": {u.name: u.password for u in like.users()}}))
+        instance.state_path.chmod(0o600)
     try:
         instance.start(port=port)
         yield instance
@@ -94,13 +102,13 @@ class CliResult:
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, user: str | None = None,
-            stdin: str | IO[bytes] | None = None) -> CliResult:
+            stdin: str | IO[bytes] | None = None, detached: bool = False) -> CliResult:
     """Run ``python -m smbsession ARGS`` (the real command line) and capture it.
 
     ``user`` runs it as that Unix user (through setpriv), to test what non-root sees.
     ``stdin`` is pipeline input: a string is written into a pipe, an open file is given as
     it is. Without it stdin is /dev/null, so that the command never reads whatever stdin
-    pytest itself was given.
+    pytest itself was given. ``detached`` runs it without a controlling terminal.
     """
     cmd = [sys.executable, "-m", "smbsession", *args]
     if user is not None:
@@ -111,7 +119,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None, user: str | None = No
     full_env = {**os.environ, "PYTHONPATH": SRC, **(env or {})}
     feed = {"input": stdin} if isinstance(stdin, str) else {"stdin": stdin or subprocess.DEVNULL}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=120,
-                          check=False, **feed)
+                          check=False, start_new_session=detached, **feed)
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -261,3 +269,37 @@ def wait_for(predicate, timeout: float = 15.0, interval: float = 0.1):
         time.sleep(interval)
         value = predicate()
     return value
+
+
+class Terminal:
+    """Runs the command with a pseudo-terminal as its controlling terminal."""
+
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+        self.master, slave = os.openpty()
+
+        def take_terminal() -> None:
+            os.setsid()
+            fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+
+        self.proc = subprocess.Popen(
+            argv, stdin=slave, stdout=slave, stderr=subprocess.PIPE, preexec_fn=take_terminal,
+            env={**os.environ, "PYTHONPATH": SRC, **(env or {})}, text=False,
+        )
+        os.close(slave)
+        self.seen = b""
+
+    def expect(self, text: bytes, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.seen:
+            ready, _, _ = select.select([self.master], [], [], max(0, deadline - time.monotonic()))
+            if not ready:
+                raise AssertionError(f"no {text!r} on the terminal; saw {self.seen!r}")
+            self.seen += os.read(self.master, 4096)
+
+    def answer(self, text: str) -> None:
+        os.write(self.master, text.encode() + b"\r")
+
+    def finish(self) -> int:
+        code = self.proc.wait(30)
+        os.close(self.master)
+        return code

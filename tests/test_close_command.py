@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
-import select
 import subprocess
 import sys
-import termios
-import time
 
 import smbsession
-from conftest import SRC, run_cli, smbprotocol_sessions
+from conftest import SRC, Terminal, run_cli, smbprotocol_sessions
 from smbsession.lab import Lab
 
 
@@ -78,40 +74,6 @@ def test_not_root(lab: Lab) -> None:
         assert out.returncode == 1
         assert "root" in out.stderr and "sudo" in out.stderr and "Traceback" not in out.stderr
         assert carol.session_id in live_ids(lab)
-
-
-class Terminal:
-    """Runs the command with a pseudo-terminal as its controlling terminal."""
-
-    def __init__(self, argv: list[str]) -> None:
-        self.master, slave = os.openpty()
-
-        def take_terminal() -> None:
-            os.setsid()
-            fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
-
-        self.proc = subprocess.Popen(
-            argv, stdin=slave, stdout=slave, stderr=subprocess.PIPE, preexec_fn=take_terminal,
-            env={**os.environ, "PYTHONPATH": SRC}, text=False,
-        )
-        os.close(slave)
-        self.seen = b""
-
-    def expect(self, text: bytes, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in self.seen:
-            ready, _, _ = select.select([self.master], [], [], max(0, deadline - time.monotonic()))
-            if not ready:
-                raise AssertionError(f"no {text!r} on the terminal; saw {self.seen!r}")
-            self.seen += os.read(self.master, 4096)
-
-    def answer(self, text: str) -> None:
-        os.write(self.master, text.encode() + b"\r")
-
-    def finish(self) -> int:
-        code = self.proc.wait(30)
-        os.close(self.master)
-        return code
 
 
 def test_confirm_yes_no_and_yes_to_all_on_a_terminal(lab: Lab) -> None:

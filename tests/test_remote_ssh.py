@@ -111,3 +111,24 @@ def test_fleet_with_a_failing_target(lab: Lab, sshd: Sshd, ssh_home: dict[str, s
     assert all(r["SessionId"] == alice.session_id for r in rows)
     errors = [line for line in out.stderr.splitlines() if bad in line]
     assert len(errors) == 1 and "Traceback" not in out.stderr
+
+
+def test_close_over_ssh_closes_just_that_session(lab: Lab, sshd: Sshd,
+                                                 ssh_home: dict[str, str]) -> None:
+    import smbsession
+    from conftest import run_cli
+
+    good = f"ssh://root@127.0.0.1:{sshd.port}"
+    with smbprotocol_sessions(lab, ["labalice", "labbob"]) as (alice, bob):
+        out = run_cli("close", "-SmbConf", str(lab.conf_path), "-CimSession", good,
+                      "-SessionId", str(alice.session_id), "-Force", "-PassThru",
+                      "-Format", "Json", env=ssh_home)
+        assert out.returncode == 0, out.stderr
+        assert [(r["SessionId"], r["PSComputerName"]) for r in out.json()] == [
+            (alice.session_id, good)]
+        left = {s.session_id for s in smbsession.read_sessions(str(lab.conf_path)).sessions}
+        assert alice.session_id not in left and bob.session_id in left
+        missing = run_cli("close", "-SmbConf", str(lab.conf_path), "-CimSession", good,
+                          "-SessionId", str(alice.session_id), "-Force", env=ssh_home)
+    assert missing.returncode == 1
+    assert f"property 'SessionId' equal to '{alice.session_id}'" in missing.stderr

@@ -36,3 +36,7 @@ class AccessDenied(SmbSessionError):
 
 class SourceError(SmbSessionError):
     """A data source failed in a way that leaves nothing to report."""
+
+
+class RemoteError(SmbSessionError):
+    """A remote target (``-CimSession``) failed; the message is ``<target>: <reason>``."""

@@ -66,19 +66,22 @@ def _db() -> Iterator[sqlite3.Connection]:
     os.chmod(path, 0o600)
 
 
-def start(command: str, argv: Sequence[str]) -> dict:
+def start(command: str, argv: Sequence[str], password: str | None = None) -> dict:
     """Store a job for ``argv`` (a Get-SmbSession command line without -AsJob), start it
-    in the background, and return its row."""
+    in the background, and return its row. ``password`` (for smb:// targets) reaches the
+    job through a pipe, never the store, its argv or its environment."""
     with _db() as db:
         cur = db.execute("INSERT INTO jobs (command, argv, state, created) VALUES (?, ?, ?, ?)",
                          (command, json.dumps(list(argv)), "Running", time.time()))
         job_id = int(cur.lastrowid or 0)
     proc = subprocess.Popen(
         [sys.executable, "-m", "smbsession.jobs", str(job_id)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
     )
+    with contextlib.suppress(BrokenPipeError), proc.stdin as pipe:  # type: ignore[union-attr]
+        pipe.write((password or "").encode())
     with _db() as db:
         db.execute("UPDATE jobs SET pid = ? WHERE id = ?", (proc.pid, job_id))
     return get(job_id)
@@ -178,5 +181,20 @@ def table(rows: Sequence[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _take_password() -> None:
+    """Read the password :func:`start` sent on stdin into this process's environment
+    (where :mod:`smbsession.remote.password` looks; /proc shows only the environment a
+    process started with), then make stdin empty: the command has no pipeline input."""
+    secret = sys.stdin.buffer.read().decode()
+    if secret:
+        from .remote.password import PASSWORD_VARIABLE
+
+        os.environ[PASSWORD_VARIABLE] = secret
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+
+
 if __name__ == "__main__":
+    _take_password()
     sys.exit(run(int(sys.argv[1])))

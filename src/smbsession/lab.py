@@ -414,9 +414,23 @@ class Lab:
                 time.sleep(0.05)
             if _group_alive(pid, group):
                 _signal(pid, signal.SIGKILL, group)
+        self._stop_rpc_helpers()
         if self.chroot is not None:
             self._unmount_chroot()
         return pid is not None
+
+    def _stop_rpc_helpers(self) -> None:
+        """End the samba-dcerpcd (and its rpcd_* workers) that smbd started on demand
+        for an RPC client such as srvsvc: it runs in a process group of its own and
+        outlives smbd. Only the one whose command line names this lab's smb.conf."""
+        try:
+            pid = int((self.directory / "pid" / "samba-dcerpcd.pid").read_text().split()[0])
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            return
+        if str(self._inside(self.server_conf_path)).encode() in cmdline:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                _signal(pid, signal.SIGTERM, os.getpgid(pid) == pid)
 
     # -- sample clients -------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from ..model import SmbSession
 from . import pipeline, view
 from .binder import Binder, wants_help
 from .formats import FORMATS, render
-from .get import GET_PARAMS, REMOTE, queries_for, refuse_not_yet
+from .get import GET_PARAMS, REMOTE, queries_for, remote_targets, remote_timeout
 from .helptext import Example, HelpPage
 from .params import COMMON_PARAMS, Param
 from .streams import Streams
@@ -83,8 +83,8 @@ _PROMPT_HELP = ("Y - Continue with only the next step of the operation.\n"
 _ANSWERS = {"": YES, "y": YES, "a": YES_TO_ALL, "n": NO, "l": NO_TO_ALL}
 
 
-def _operation(session: SmbSession) -> str:
-    return f"Performing operation 'Close-Session' on Target '{target(session)}'."
+def _operation(what: str) -> str:
+    return f"Performing operation 'Close-Session' on Target '{what}'."
 
 
 class _TerminalPrompt:
@@ -105,9 +105,10 @@ class _TerminalPrompt:
             data += chunk
         return data.decode(errors="replace").strip().lower()
 
-    def __call__(self, session: SmbSession) -> str:
+    def __call__(self, session: SmbSession | str) -> str:
+        what = session if isinstance(session, str) else target(session)
         self._say(f"\nConfirm\nAre you sure you want to perform this action?\n"
-                  f"{_operation(session)}\n")
+                  f"{_operation(what)}\n")
         while True:
             self._say(_PROMPT)
             answer = self._line()
@@ -151,9 +152,10 @@ def run_close(argv: Sequence[str], command: str = "Close-SmbSession") -> int:
         sys.stdout.write(helptext.render(HELP, CLOSE_PARAMS))
         return 0
     bound: dict = Binder(command, CLOSE_PARAMS).bind(argv)
-    refuse_not_yet(bound, command, REMOTE)
     streams = Streams(command, bool(bound.get("verbose")), bool(bound.get("debug")),
                       bound.get("error_action", "Continue"), flush_first=sys.stdout)
+    if bound.get("cim_session"):
+        return _run_remote(bound, command, streams)
     chosen = _resolve(bound, command, streams)
     if not chosen:
         if not streams.errors:
@@ -162,7 +164,7 @@ def run_close(argv: Sequence[str], command: str = "Close-SmbSession") -> int:
     query = SessionQuery(session_id=tuple(s.session_id for s in chosen), include_hidden=True)
     if bound.get("what_if"):
         for session in chosen:
-            print(f"What if: {_operation(session)}")
+            print(f"What if: {_operation(target(session))}")
         return 0
     force = bool(bound.get("force")) and not bound.get("confirm")
     tty = None if force else _open_terminal()
@@ -187,11 +189,114 @@ def run_close(argv: Sequence[str], command: str = "Close-SmbSession") -> int:
             closed.append(result.session)
         elif result.message != "declined":
             streams.error(f"{target(result.session)}: {result.message}")
-    if bound.get("pass_thru") and closed:
-        fmt = bound.get("format") or "Table"
-        properties = view.choose_view(fmt, False, None, command)[1]
-        sys.stdout.writelines(render(fmt, view.rows(closed, properties), properties))
+    _pass_thru(bound, command, closed)
     declined = sum(1 for r in results if r.message == "declined")
     if declined:
         streams.verbose(f"{declined} session(s) left open as answered.")
     return 1 if streams.errors else 0
+
+
+def _pass_thru(bound: dict, command: str, closed: list[SmbSession]) -> None:
+    if bound.get("pass_thru") and closed:
+        fmt = bound.get("format") or "Table"
+        properties = view.choose_view(fmt, False, None, command)[1]
+        sys.stdout.writelines(render(fmt, view.rows(closed, properties), properties))
+
+
+def _unit_name(session: SmbSession, by_pair: bool) -> str:
+    """What one confirmation closes: a session, or (MS-SRVS) a user's sessions from a
+    client."""
+    where = session.ps_computer_name
+    if by_pair:
+        return (f"every session of {session.client_user_name or 'any user'} from "
+                f"{session.client_computer_name} on {where}")
+    return f"{target(session)} on {where}"
+
+
+def _run_remote(bound: dict, command: str, streams: Streams) -> int:
+    """Close-SmbSession -CimSession: list every target, choose, confirm here, then close
+    on each target (smb:// ones by user and client, which says so first)."""
+    from ..remote.fleet import close_many, read_many
+
+    targets, logon = remote_targets(bound)
+    throttle = int(bound.get("throttle_limit") or 0)
+    timeout = remote_timeout(bound)
+    sessions, errors = read_many(targets, bound.get("smb_conf"), throttle, timeout, logon)
+    for line in errors:
+        streams.error(line)
+    inputs = pipeline.read_stdin(command)
+    queries = queries_for(bound, inputs, command, streams, CLOSE_PARAMS)
+    smb = {raw for raw in targets if raw.strip().lower().startswith("smb://")}
+    units: dict[str, list[SmbSession]] = {}
+    for query in queries:
+        selected = query.select(sessions)
+        for session in selected:
+            units.setdefault(_unit_name(session, session.ps_computer_name in smb), []
+                             ).append(session)
+        for prop, value in query.unmatched(selected):
+            streams.error(f"No MSFT_SmbSession objects found with property '{prop}' equal "
+                          f"to '{value}'.  Verify the value of the property and retry.")
+    if not units:
+        if not streams.errors:
+            streams.error("No MSFT_SmbSession objects found.")
+        return 1
+    for name, members in units.items():
+        if members[0].ps_computer_name in smb:
+            streams.warning(f"{members[0].ps_computer_name}: MS-SRVS has no session id: "
+                            f"closing ends {name} ({len(members)} listed) through "
+                            "NetrSessionDel; a Samba server ends the whole smbd of each, "
+                            "with every other session on the same connection.")
+    if bound.get("what_if"):
+        for name in units:
+            print(f"What if: {_operation(name)}")
+        return 1 if streams.errors else 0
+    chosen = _confirmed(units, bound, command)
+    results, errors = close_many(chosen, bound.get("smb_conf"), throttle, timeout, logon,
+                                 bool(bound.get("close_connection")))
+    for line in errors:
+        streams.error(line)
+    closed = []
+    said: set[str] = set()
+    for result in results:
+        name = _unit_name(result.session, result.session.ps_computer_name in smb)
+        if result.closed:
+            closed.append(result.session)
+        if name in said:
+            continue
+        said.add(name)
+        if result.closed:
+            streams.verbose(f"{name}: {result.message}.")
+        else:
+            streams.error(f"{name}: {result.message}")
+    _pass_thru(bound, command, closed)
+    return 1 if streams.errors else 0
+
+
+def _confirmed(units: dict[str, list[SmbSession]], bound: dict,
+               command: str) -> list[SmbSession]:
+    """The sessions of the units confirmed on the terminal (all of them with -Force)."""
+    if bound.get("close_connection") and not bound.get("force"):
+        raise ConfirmationRequired(
+            f"{command}: -CloseConnection ends every session on the connection; it needs "
+            "-Force. Nothing was closed.")
+    if bound.get("force") and not bound.get("confirm"):
+        return [s for members in units.values() for s in members]
+    tty = _open_terminal()
+    if tty is None:
+        raise ConfirmationRequired(
+            f"{command}: nothing was closed: there is no terminal to confirm on. Closing a "
+            "session closes its open files; add -Force to close without asking.")
+    prompt = _TerminalPrompt(tty)
+    chosen: list[SmbSession] = []
+    try:
+        answer = YES
+        for name, members in units.items():
+            if answer != YES_TO_ALL:
+                answer = prompt(name)
+            if answer == NO_TO_ALL:
+                break
+            if answer in (YES, YES_TO_ALL):
+                chosen.extend(members)
+    finally:
+        os.close(tty)
+    return chosen

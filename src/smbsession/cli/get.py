@@ -10,9 +10,9 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .. import SessionQuery, read_sessions
-from ..errors import InvalidParameter
 from ..model import SMB_INSTANCES, SmbSession
 from ..query import PROPERTY_OF
 from . import pipeline, view
@@ -20,6 +20,9 @@ from .binder import Binder, wants_help
 from .formats import FORMATS, render
 from .params import COMMON_PARAMS, Param
 from .streams import Streams
+
+if TYPE_CHECKING:
+    from ..remote.fleet import SmbLogon
 
 GET_PARAMS: tuple[Param, ...] = (
     Param("SessionId", "uint64", array=True, position=0, pipeline=True,
@@ -52,11 +55,18 @@ GET_PARAMS: tuple[Param, ...] = (
     Param("CimSession", array=True, aliases=("Session",), type_name="CimSession",
           help="Runs the cmdlet on these servers, asked at the same time: ssh://[user@]host"
                "[:port] (a Samba server over SSH; nothing to install there but Python 3; "
-               "host keys verified as OpenSSH does), localhost or . (this server), or a bare "
-               "host name (the same as ssh://host). Every session carries PSComputerName, "
-               "the target as written. A target that fails is reported as <target>: <reason> "
-               "and the others still print. Needs the remote extra: "
+               "host keys verified as OpenSSH does; every property), smb://[DOMAIN\\user@]"
+               "host[:port] (the server's srvsvc, MS-SRVS, as net session asks it: Windows "
+               "or Samba, administrators only, fewer properties), localhost or . (this "
+               "server), or a bare host name (the same as ssh://host). Every session carries "
+               "PSComputerName, the target as written. A target that fails is reported as "
+               "<target>: <reason> and the others still print. Needs the remote extra: "
                "pip install 'smbsession[remote]'."),
+    Param("Credential",
+          help="The account smb:// targets log on as, DOMAIN\\user or user, when the target "
+               "names none. The password is read from $SMBSESSION_PASSWORD, else asked on the "
+               "terminal; never give it on the command line. With $KRB5CCNAME set and no "
+               "password, Kerberos is used."),
     Param("ThrottleLimit", "int32",
           help="The most -CimSession targets asked at the same time; 0 or none: 32."),
     Param("OperationTimeoutSec", "int32",
@@ -86,23 +96,8 @@ GET_PARAMS: tuple[Param, ...] = (
     *COMMON_PARAMS,
 )
 
-#: Parameters of later releases: they bind, then the command says they are not there yet.
-NOT_YET: tuple[str, ...] = ()
-#: The remote parameters, which Close-SmbSession does not take yet.
-REMOTE: tuple[str, ...] = ("CimSession", "ThrottleLimit", "AsJob")
-
-
-def refuse_not_yet(bound: dict[str, object], command: str,
-                   names: Sequence[str] = NOT_YET) -> None:
-    """Refuse the parameters of later releases when they were given."""
-    for name in names:
-        param = next(p for p in GET_PARAMS if p.name == name)
-        if bound.get(param.key) not in (None, False):
-            raise InvalidParameter(
-                f"{command}: -{name} is not available yet for this command: it works on the "
-                f"local Samba server only (run {command} on the server itself, for example "
-                "over ssh)."
-            )
+#: The remote parameters, which Close-SmbSession takes too.
+REMOTE: tuple[str, ...] = ("CimSession", "Credential", "ThrottleLimit", "OperationTimeoutSec")
 
 
 def queries_for(
@@ -179,14 +174,37 @@ def _read(bound: dict[str, object], streams: Streams) -> list[SmbSession]:
     return result.sessions
 
 
-def _read_remote(bound: dict[str, object], streams: Streams) -> list[SmbSession]:
+def remote_targets(bound: dict[str, Any]) -> tuple[list[str], SmbLogon]:
+    """The -CimSession targets, checked, and how smb:// targets log on (the password
+    asked for here, once, when one of them needs it)."""
+    from ..remote import fleet
+
+    targets = list(bound["cim_session"])
+    credential = bound.get("credential")
+    logon = fleet.SmbLogon(credential)
+    parsed = fleet.check_targets(targets, logon)
+    if fleet.needs_password(parsed):
+        from ..remote.password import smb_logon
+
+        smb = next(t for t in parsed if isinstance(t, fleet.SmbTarget))
+        who = credential or (f"{smb.domain}\\{smb.user}" if smb.domain else smb.user) or "smb"
+        logon = smb_logon(credential, f"{who} ({len(parsed)} target(s))")
+    return targets, logon
+
+
+def remote_timeout(bound: dict[str, Any]) -> float:
+    """-OperationTimeoutSec, or 60 seconds."""
+    return float(bound.get("operation_timeout_sec") or 60)
+
+
+def _read_remote(bound: dict[str, Any], streams: Streams) -> list[SmbSession]:
     """Ask every -CimSession target; report each failed one as an error."""
     from ..remote.fleet import read_many
 
-    targets = list(bound["cim_session"])
+    targets, logon = remote_targets(bound)
     sessions, errors = read_many(targets, bound.get("smb_conf"),
                                  int(bound.get("throttle_limit") or 0),
-                                 float(bound.get("operation_timeout_sec") or 60))
+                                 remote_timeout(bound), logon)
     streams.verbose(f"{len(sessions)} session(s) from {len(targets) - len(errors)} of "
                     f"{len(targets)} target(s).")
     for line in errors:
@@ -204,11 +222,13 @@ def run_get(argv: Sequence[str], command: str = "Get-SmbSession", in_job: bool =
         sys.stdout.write(helptext.render(HELP, GET_PARAMS))
         return 0
     bound: dict[str, object] = Binder(command, GET_PARAMS).bind(argv)
-    refuse_not_yet(bound, command)
     if bound.get("as_job") and not in_job:
         from .. import jobs
 
-        row = jobs.start(" ".join([command, *argv]), list(argv))
+        password = None
+        if bound.get("cim_session"):
+            password = remote_targets(bound)[1].password
+        row = jobs.start(" ".join([command, *argv]), list(argv), password)
         sys.stdout.write(jobs.table([row]))
         return 0
     fmt, properties = view.choose_view(

@@ -4,8 +4,9 @@ A target is written as:
 
 - ``localhost`` or ``.``: this server, read locally;
 - ``ssh://[user@]host[:port]``: a Samba server over SSH (:mod:`.ssh`);
-- ``smb://[DOMAIN\\user@]host[:port]``: a server's srvsvc (MS-SRVS), when available;
-- a bare host name: the same as ``ssh://host`` (SSH is how Linux servers are reached).
+- ``smb://[DOMAIN\\user@]host[:port]``: a server's srvsvc, MS-SRVS (:mod:`.srvs`);
+- a bare host name: the same as ``ssh://host`` (SSH is how Linux Samba servers are
+  reached, and it gives every property; srvsvc gives fewer and needs a password).
 
 At most ``throttle`` targets are asked at the same time (0: :data:`DEFAULT_THROTTLE`),
 each within ``timeout`` seconds. A target that fails is reported with its reason and
@@ -17,14 +18,80 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
-from ..errors import InvalidParameter, SmbSessionError
+from ..errors import InvalidParameter, RemoteError, SmbSessionError
 from ..model import SmbSession
+from .srvs import SmbTarget, parse_smb_target
+from .ssh import SshTarget, parse_ssh_target
 
 #: Targets asked at once when ThrottleLimit is 0 or not given (PowerShell computes one;
 #: 32 keeps a laptop's file descriptors and a fleet's sshd MaxStartups comfortable).
 DEFAULT_THROTTLE = 32
 LOCAL_NAMES = ("localhost", ".")
+
+Target = str | SshTarget | SmbTarget  # str: a local target
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class SmbLogon:
+    """How smb:// targets log on: ``credential`` (``DOMAIN\\user``) for targets that name
+    no user, ``password`` (never logged or shown), or Kerberos from the credential cache."""
+
+    credential: str | None = None
+    password: str | None = dataclasses.field(default=None, repr=False)
+    kerberos: bool = False
+
+
+def parse_credential(text: str) -> tuple[str | None, str]:
+    """Split ``-Credential`` (``DOMAIN\\user``, ``user@realm`` or ``user``) into
+    (domain, user); raise :class:`InvalidParameter` for anything else."""
+    domain, sep, user = text.strip().rpartition("\\")
+    bad = not user or ":" in user or any(c in user for c in "/; \t") or (sep and not domain)
+    if bad:
+        raise InvalidParameter(
+            f"-Credential: '{text}' is not a user name; write DOMAIN\\user or user (the "
+            "password comes from SMBSESSION_PASSWORD or a prompt, never the command line)."
+        )
+    return (domain or None), user
+
+
+def parse_target(raw: str, logon: SmbLogon | None = None) -> Target:
+    """The target ``raw`` names: the local server (``raw`` itself), an :class:`SshTarget`
+    or an :class:`SmbTarget` (with ``logon.credential`` as its user when it names none).
+    Raises :class:`InvalidParameter` naming the value when it cannot be parsed."""
+    low = raw.strip().lower()
+    if not low:
+        raise InvalidParameter("-CimSession: an empty target; write localhost, "
+                               "ssh://[user@]host[:port] or smb://[DOMAIN\\user@]host[:port]")
+    if low in LOCAL_NAMES:
+        return raw
+    if low.startswith("smb://"):
+        target = parse_smb_target(raw)
+        if target.user is None and logon is not None and logon.credential:
+            domain, user = parse_credential(logon.credential)
+            target = dataclasses.replace(target, user=user, domain=domain)
+        return target
+    if "://" in low and not low.startswith("ssh://"):
+        raise InvalidParameter(f"-CimSession: '{raw}' has an unknown scheme; write localhost, "
+                               "ssh://[user@]host[:port] or smb://[DOMAIN\\user@]host[:port]")
+    target = parse_ssh_target(raw if low.startswith("ssh://") else f"ssh://{raw}")
+    target.raw = raw
+    return target
+
+
+def check_targets(targets: Sequence[str], logon: SmbLogon | None = None) -> list[Target]:
+    """Parse every target (see :func:`parse_target`) before anything is asked."""
+    if logon is not None and logon.credential is not None:
+        parse_credential(logon.credential)
+    return [parse_target(raw, logon) for raw in targets]
+
+
+def needs_password(targets: Sequence[Target]) -> bool:
+    """Whether one of ``targets`` logs on with a password (an smb:// target)."""
+    return any(isinstance(t, SmbTarget) for t in targets)
 
 
 def _local(raw: str, smb_conf: str | None) -> list[SmbSession]:
@@ -34,59 +101,168 @@ def _local(raw: str, smb_conf: str | None) -> list[SmbSession]:
             for s in read_sessions(smb_conf).sessions]
 
 
-async def _one(raw: str, smb_conf: str | None, timeout: float) -> list[SmbSession]:
-    if raw.lower() in LOCAL_NAMES:
-        return await asyncio.wait_for(asyncio.to_thread(_local, raw, smb_conf), timeout)
-    if raw.lower().startswith("smb://"):
-        raise SmbSessionError(f"{raw}: smb:// targets (MS-SRVS) are not available yet")
-    from .ssh import list_sessions_async, parse_ssh_target
+async def _list_one(target: Target, smb_conf: str | None, timeout: float,
+                    logon: SmbLogon) -> list[SmbSession]:
+    if isinstance(target, str):
+        return await asyncio.to_thread(_local, target, smb_conf)
+    if isinstance(target, SmbTarget):
+        from . import srvs
 
-    text = raw if raw.lower().startswith("ssh://") else f"ssh://{raw}"
-    target = parse_ssh_target(text)
-    target.raw = raw
+        return await asyncio.to_thread(srvs.list_sessions, target, logon.password, timeout,
+                                       logon.kerberos)
+    from .ssh import list_sessions_async
+
     return await list_sessions_async(target, smb_conf, timeout)
 
 
-def check_targets(targets: list[str]) -> None:
-    """Raise :class:`InvalidParameter` for a target that cannot be parsed."""
-    from .ssh import parse_ssh_target
-
-    for raw in targets:
-        low = raw.lower()
-        if low in LOCAL_NAMES or low.startswith("smb://"):
-            continue
-        parse_ssh_target(raw if low.startswith("ssh://") else f"ssh://{raw}")
-        if not raw.strip():
-            raise InvalidParameter("-CimSession: an empty target")
+def _name(target: Target) -> str:
+    return target if isinstance(target, str) else str(target.raw or target)
 
 
-def read_many(targets: list[str], smb_conf: str | None = None, throttle: int = 0,
-              timeout: float = 60.0) -> tuple[list[SmbSession], list[str]]:
-    """Ask every target; return (their sessions, in target order) and one error line
-    ``<target>: <reason>`` per target that failed."""
-    check_targets(targets)
+def _each(targets: Sequence[Target], throttle: int, timeout: float,
+          ask: Callable[[Target], Awaitable[T]]) -> list[T | str]:
+    """Run ``ask`` for every target, at most ``throttle`` at once, each bounded by
+    ``timeout`` (and a little more for the target's own timeouts to speak first); return
+    per target its result or the error line ``<target>: <reason>``."""
     limit = throttle if throttle > 0 else DEFAULT_THROTTLE
 
-    async def ask_all() -> list[list[SmbSession] | BaseException]:
+    async def all_of() -> list[T | BaseException]:
         gate = asyncio.Semaphore(limit)
 
-        async def ask(raw: str) -> list[SmbSession]:
+        async def one(target: Target) -> T:
             async with gate:
                 try:
-                    return await _one(raw, smb_conf, timeout)
+                    return await asyncio.wait_for(ask(target), timeout + 5)
                 except (TimeoutError, asyncio.TimeoutError):
-                    raise SmbSessionError(f"{raw}: no answer within {timeout:g} s") from None
+                    raise RemoteError(f"no answer within {timeout:g} s") from None
 
-        return await asyncio.gather(*(ask(t) for t in targets), return_exceptions=True)
+        return await asyncio.gather(*(one(t) for t in targets), return_exceptions=True)
 
-    sessions: list[SmbSession] = []
-    errors: list[str] = []
-    for raw, result in zip(targets, asyncio.run(ask_all()), strict=True):
+    out: list[T | str] = []
+    for target, result in zip(targets, asyncio.run(all_of()), strict=True):
+        raw = _name(target)
         if isinstance(result, SmbSessionError):
             text = str(result)
-            errors.append(text if text.startswith(raw) else f"{raw}: {text}")
+            out.append(text if text.startswith(raw) else f"{raw}: {text}")
         elif isinstance(result, BaseException):
-            errors.append(f"{raw}: {type(result).__name__}: {result}")
+            out.append(f"{raw}: {type(result).__name__}: {result}")
+        else:
+            out.append(result)
+    return out
+
+
+def read_many(targets: Sequence[str], smb_conf: str | None = None, throttle: int = 0,
+              timeout: float = 60.0,
+              logon: SmbLogon | None = None) -> tuple[list[SmbSession], list[str]]:
+    """Ask every target for its sessions.
+
+    ``smb_conf`` applies to the local and ssh:// targets (on each server); ``logon`` says
+    how smb:// targets log on. Returns (the sessions, in target order; one error line
+    ``<target>: <reason>`` per target that failed). Raises :class:`InvalidParameter` for
+    a target that cannot be parsed, before anything is asked.
+    """
+    logon = logon or SmbLogon()
+    parsed = check_targets(targets, logon)
+    sessions: list[SmbSession] = []
+    errors: list[str] = []
+    for result in _each(parsed, throttle, timeout,
+                        lambda t: _list_one(t, smb_conf, timeout, logon)):
+        if isinstance(result, str):
+            errors.append(result)
         else:
             sessions.extend(result)
     return sessions, errors
+
+
+@dataclasses.dataclass(frozen=True)
+class RemoteCloseResult:
+    """What happened to one session of a remote target."""
+
+    session: SmbSession
+    closed: bool
+    message: str
+
+
+def _close_local(sessions: list[SmbSession], smb_conf: str | None,
+                 close_connection: bool) -> dict[int, tuple[bool, str]]:
+    from .. import SessionQuery, close_smb_session
+    from ..closing import SessionNotFound
+
+    query = SessionQuery(session_id=tuple(s.session_id for s in sessions), include_hidden=True)
+    try:
+        done = close_smb_session(query, smb_conf, force=True, close_connection=close_connection)
+    except SessionNotFound:
+        return {}
+    return {r.session.session_id: (r.closed, r.message) for r in done}
+
+
+def smb_pairs(sessions: Sequence[SmbSession]) -> list[tuple[str, str | None]]:
+    """The distinct (ClientComputerName, ClientUserName) pairs NetrSessionDel needs for
+    ``sessions``, in order (each ends every session of that user from that client)."""
+    pairs: dict[tuple[str, str | None], None] = {}
+    for s in sessions:
+        if s.client_computer_name:
+            pairs.setdefault((s.client_computer_name, s.client_user_name), None)
+    return list(pairs)
+
+
+async def _close_one(target: Target, sessions: list[SmbSession], smb_conf: str | None,
+                     timeout: float, logon: SmbLogon,
+                     close_connection: bool) -> list[RemoteCloseResult]:
+    if isinstance(target, SmbTarget):
+        from . import srvs
+
+        pairs = smb_pairs(sessions)
+        reasons = await asyncio.to_thread(srvs.delete_sessions, target, logon.password, pairs,
+                                          timeout, logon.kerberos)
+        outcome = dict(zip(pairs, reasons, strict=True))
+        results = []
+        for s in sessions:
+            reason = outcome.get((s.client_computer_name or "", s.client_user_name),
+                                 "no client address to name in NetrSessionDel")
+            results.append(RemoteCloseResult(
+                s, reason is None,
+                reason or "ended by NetrSessionDel"))
+        return results
+    ids = [s.session_id for s in sessions]
+    if isinstance(target, str):
+        done = await asyncio.to_thread(_close_local, sessions, smb_conf, close_connection)
+    else:
+        from .ssh import close_sessions_async
+
+        done = await close_sessions_async(target, ids, smb_conf, close_connection, timeout)
+    return [RemoteCloseResult(s, *done.get(s.session_id, (False, "not found: already gone")))
+            for s in sessions]
+
+
+def close_many(chosen: Sequence[SmbSession], smb_conf: str | None = None, throttle: int = 0,
+               timeout: float = 60.0, logon: SmbLogon | None = None,
+               close_connection: bool = False) -> tuple[list[RemoteCloseResult], list[str]]:
+    """Close ``chosen`` sessions, each on the target it was listed from
+    (``ps_computer_name``), without asking: confirm before calling.
+
+    Local and ssh:// targets close each session by its id, as
+    :func:`smbsession.close_smb_session` does (root on the server). smb:// targets have
+    no session id: MS-SRVS ``NetrSessionDel`` ends every session of the user from the
+    client (see :func:`smb_pairs`), which the caller must say before asking. Returns the
+    result per session and one error line per target that could not be reached.
+    """
+    logon = logon or SmbLogon()
+    by_target: dict[str, list[SmbSession]] = {}
+    for s in chosen:
+        by_target.setdefault(s.ps_computer_name or "localhost", []).append(s)
+    names = list(by_target)
+    parsed = check_targets(names, logon)
+    results: list[RemoteCloseResult] = []
+    errors: list[str] = []
+
+    def ask(target: Target) -> Awaitable[list[RemoteCloseResult]]:
+        return _close_one(target, by_target[_name(target)], smb_conf, timeout, logon,
+                          close_connection)
+
+    for result in _each(parsed, throttle, timeout, ask):
+        if isinstance(result, str):
+            errors.append(result)
+        else:
+            results.extend(result)
+    return results, errors

@@ -19,7 +19,7 @@ import re
 import zipfile
 from pathlib import Path
 
-from ..errors import InvalidParameter, SmbSessionError
+from ..errors import InvalidParameter, RemoteError
 from ..model import ATTRIBUTE_OF, SmbSession
 
 #: The modules the server runs: the local reader and what it imports, nothing else.
@@ -31,7 +31,8 @@ _READER = (
     "samba/tdb.py", "samba/version.py",
 )
 
-# Runs on the server: read the zip from stdin, import the reader from it, print JSON.
+# Runs on the server: read the zip from stdin, import the reader from it, do what argv
+# says (list, or close the session ids given as JSON), print the answer as JSON.
 _BOOTSTRAP = r"""
 import json, os, sys, tempfile
 data = sys.stdin.buffer.read()
@@ -40,13 +41,21 @@ try:
     os.write(fd, data); os.close(fd)
     sys.path.insert(0, path)
     import smbsession
-    conf = sys.argv[1] or None
+    action, conf = sys.argv[1], sys.argv[2] or None
     try:
-        result = smbsession.read_sessions(conf)
-        rows = [s.to_dict() for s in result.sessions]
-        print(json.dumps({"sessions": rows, "warnings": result.warnings}))
+        if action == "list":
+            result = smbsession.read_sessions(conf)
+            answer = {"sessions": [s.to_dict() for s in result.sessions],
+                      "warnings": result.warnings}
+        else:
+            args = json.loads(sys.argv[3])
+            query = smbsession.SessionQuery(session_id=tuple(args["ids"]), include_hidden=True)
+            done = smbsession.close_smb_session(query, conf, force=True,
+                                                close_connection=args["close_connection"])
+            answer = {"results": [[r.session.session_id, r.closed, r.message] for r in done]}
     except smbsession.SmbSessionError as exc:
-        print(json.dumps({"error": str(exc)}))
+        answer = {"error": str(exc)}
+    print(json.dumps(answer))
 finally:
     os.unlink(path)
 """
@@ -54,9 +63,6 @@ finally:
 _TARGET = re.compile(r"^ssh://(?:(?P<user>[^@/\s]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^:/\s\[\]]+)"
                      r"(?::(?P<port>\d{1,5}))?/?$")
 
-
-class RemoteError(SmbSessionError):
-    """A remote target failed; the message starts with the target as it was written."""
 
 
 class SshTarget:
@@ -103,9 +109,9 @@ def _session(row: dict, computer: str) -> SmbSession:
     return SmbSession(**fields, ps_computer_name=computer)
 
 
-async def list_sessions_async(target: SshTarget, smb_conf: str | None = None,
-                              timeout: float = 30.0, **options: object) -> list[SmbSession]:
-    """List the sessions of the Samba server at ``target`` (see :func:`list_sessions`)."""
+async def _run_reader(target: SshTarget, args: list[str], timeout: float,
+                      options: dict[str, object]) -> dict:
+    """Run the bootstrap with ``args`` on the server; return its JSON answer."""
     try:
         import asyncssh
     except ImportError:
@@ -117,7 +123,7 @@ async def list_sessions_async(target: SshTarget, smb_conf: str | None = None,
     async def run() -> str:
         async with asyncssh.connect(target.host, port=target.port or (),
                                     username=target.user or (), **options) as conn:
-            command = f"python3 -c {shlex.quote(_BOOTSTRAP)} {shlex.quote(smb_conf or '')}"
+            command = " ".join(["python3", "-c", *map(shlex.quote, [_BOOTSTRAP, *args])])
             done = await conn.run(command, input=reader_zip(), encoding=None, check=False)
             if done.exit_status != 0:
                 err = (done.stderr or b"").decode(errors="replace").strip().splitlines()
@@ -140,9 +146,38 @@ async def list_sessions_async(target: SshTarget, smb_conf: str | None = None,
         answer = json.loads(out)
     except ValueError:
         raise RemoteError(f"{target.raw}: the server's answer is not JSON") from None
+    if not isinstance(answer, dict):
+        raise RemoteError(f"{target.raw}: the server's answer is not a JSON object")
     if answer.get("error"):
         raise RemoteError(f"{target.raw}: {answer['error']}")
-    return [_session(row, target.raw) for row in answer["sessions"]]
+    return answer
+
+
+async def list_sessions_async(target: SshTarget, smb_conf: str | None = None,
+                              timeout: float = 30.0, **options: object) -> list[SmbSession]:
+    """List the sessions of the Samba server at ``target`` (see :func:`list_sessions`)."""
+    answer = await _run_reader(target, ["list", smb_conf or ""], timeout, options)
+    try:
+        return [_session(row, target.raw) for row in answer["sessions"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RemoteError(f"{target.raw}: the server's answer is malformed ({exc})") from None
+
+
+async def close_sessions_async(target: SshTarget, session_ids: list[int],
+                               smb_conf: str | None = None, close_connection: bool = False,
+                               timeout: float = 30.0,
+                               **options: object) -> dict[int, tuple[bool, str]]:
+    """Close the sessions ``session_ids`` of the Samba server at ``target``, as
+    :func:`smbsession.close_smb_session` does locally (run there as root, without asking:
+    confirm before calling). Returns ``{session id: (closed, message)}`` for the sessions
+    the server still had; an id missing from it was already gone."""
+    request = json.dumps({"ids": session_ids, "close_connection": close_connection})
+    answer = await _run_reader(target, ["close", smb_conf or "", request], timeout, options)
+    try:
+        return {int(sid): (bool(closed), str(message))
+                for sid, closed, message in answer["results"]}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RemoteError(f"{target.raw}: the server's answer is malformed ({exc})") from None
 
 
 async def _unknown_host_key(target: SshTarget) -> str:

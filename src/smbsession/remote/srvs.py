@@ -1,0 +1,648 @@
+"""Remote SMB servers through MS-SRVS: ``-CimSession smb://[DOMAIN\\user@]host[:port]``.
+
+The server's own srvsvc RPC interface (MS-SRVS ``NetrSessionEnum``, opnum 12) is asked
+for its session list over the ``\\srvsvc`` named pipe, as ``net session`` on Windows
+does. It works against Windows and Samba servers alike and needs nothing on the server;
+the client side is impacket (the optional extra ``smbsession[remote]``), imported only
+when a listing is made.
+
+**Who may ask.** Since Windows 10 1607 and Windows Server 2019, ``NetrSessionEnum`` is
+restricted to Administrators (and operators) by default; older releases answer levels 0
+and 10 to any authenticated user and levels 1, 2 and 502 to Administrators and
+operators only. Samba answers only members of ``BUILTIN\\Administrators`` (root, or an
+account mapped into that group with ``net groupmap``). Anyone else gets
+:class:`SrvsAccessDenied`.
+
+**Levels.** The information levels 502, 10, 1 and 0 are tried in that order; a level the
+server refuses (invalid level, or access denied) moves on to the next. Windows answers
+502 to administrators. Samba answers only levels 0 and 1 (checked on 4.17).
+
+**Properties.** Each ``SESSION_INFO_*`` entry becomes an :class:`SmbSession`:
+
+============================  =========================================================
+ClientComputerName            ``sesiX_cname`` without its leading ``\\\\``; an IPv6
+                              address in brackets, an IPv4-mapped one as IPv4
+ClientUserName                ``sesiX_username`` as the server gives it (Windows and
+                              Samba give the bare account, ``alice``; a ``DOMAIN\\user``
+                              is kept); levels 1, 10, 502
+NumOpens                      ``sesiX_num_opens`` (levels 1, 502). Samba counts the
+                              opens of the session's smbd and user, so two sessions of
+                              one user on one connection may each show both's opens
+SecondsExists                 ``sesiX_time`` (levels 1, 10, 502); a value above 2**31
+                              is a negative difference wrapped to 32 bits (Samba gives
+                              4294967295 for a session made this second): None
+SecondsIdle                   ``sesiX_idle_time`` (levels 10, 502; level 1 only from a
+                              server that also knows level 10). Samba's level 1 always
+                              reports 0, so from Samba it is None, not 0
+TransportName                 ``sesi502_transport`` (level 502 only)
+SessionId                     :data:`NO_SESSION_ID` (0), see below
+Dialect, ScopeName,           None: MS-SRVS does not report them
+ClusterNodeName, extras
+SmbInstance                   ``Default``
+PSComputerName                the target as the user wrote it
+============================  =========================================================
+
+A property the answering level does not carry is None. A session without a user name
+(an anonymous one) is marked hidden, as the local Samba source hides anonymous sessions.
+The listing includes the session this module itself opens to ask the server.
+
+**SessionId.** MS-SRVS has no session identifier: no ``SESSION_INFO_*`` level carries the
+id the SMB server uses, and nothing else in srvsvc maps a session to one. These records
+carry :data:`NO_SESSION_ID`, 0, which no SMB2/3 server gives a session (0 is the id a
+client sends *before* it has a session), so it can never be confused with a real id;
+a ``-SessionId`` filter therefore selects none of these sessions. It is not a counter or
+a hash: those would look like ids and change from one listing to the next.
+
+**Bounds.** Every network operation has a timeout, and the whole listing a deadline of
+``timeout`` seconds. A listing stops with :class:`RemoteError` after
+:data:`MAX_PAGES` pages, :data:`MAX_ENTRIES` sessions or :data:`MAX_BYTES` bytes of RPC
+answers, so a hostile server can make it neither loop nor grow forever.
+
+**Errors.** Every failure is a :class:`RemoteError` whose message is
+``<target>: <reason>``; the password is never part of a message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import re
+import struct
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from ..errors import InvalidParameter, RemoteError
+from ..model import SmbSession
+
+#: The SessionId of every record from this source: MS-SRVS reports no session id, and 0
+#: is never the id of an established SMB2/3 session.
+NO_SESSION_ID = 0
+
+#: Information levels tried, best first.
+LEVELS: tuple[int, ...] = (502, 10, 1, 0)
+
+#: Limits on one listing (see the module docstring, "Bounds").
+MAX_PAGES = 10_000
+MAX_ENTRIES = 500_000
+MAX_BYTES = 256 * 1024 * 1024
+#: ``PreferedMaximumLength`` asked for each page (servers may return more or less).
+PAGE_BYTES = 256 * 1024
+
+# Win32 error codes (MS-ERREF 2.2) a NetrSessionEnum answer can carry.
+_ERROR_SUCCESS = 0
+_ERROR_ACCESS_DENIED = 5
+_ERROR_NOT_SUPPORTED = 50
+_ERROR_INVALID_LEVEL = 124
+_ERROR_MORE_DATA = 234
+_NERR_NAMES = {
+    5: "ERROR_ACCESS_DENIED",
+    8: "ERROR_NOT_ENOUGH_MEMORY",
+    50: "ERROR_NOT_SUPPORTED",
+    87: "ERROR_INVALID_PARAMETER",
+    124: "ERROR_INVALID_LEVEL",
+    2221: "NERR_UserNotFound",
+    2312: "NERR_ClientNameNotFound",
+}
+
+_HOST_NAME = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
+_NO_PASSWORD = (
+    "-CimSession: an smb:// target must not carry a password (user:password@): it would "
+    "show in messages, process lists and PSComputerName; write smb://[DOMAIN\\user@]host[:port]"
+    " and give the password separately."
+)
+
+
+
+class SrvsAccessDenied(RemoteError):
+    """The server refused to list its sessions to this account (NetrSessionEnum needs
+    administrator rights)."""
+
+
+class ExtraMissing(RemoteError):
+    """impacket, which smb:// targets need, is not installed."""
+
+
+@dataclass(frozen=True)
+class SmbTarget:
+    """An ``smb://[DOMAIN\\user@]host[:port]`` target.
+
+    ``host`` is a name or an address (IPv6 without brackets), ``user`` and ``domain``
+    are None when the target names none, ``raw`` is the target as the user wrote it
+    (what messages and PSComputerName show; empty: the canonical form is used).
+    """
+
+    host: str
+    port: int = 445
+    user: str | None = None
+    domain: str | None = None
+    raw: str = ""
+
+    def __str__(self) -> str:
+        if self.raw:
+            return self.raw
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        who = self.user or ""
+        if self.domain:
+            who = f"{self.domain}\\{who}"
+        return f"smb://{who + '@' if who else ''}{host}" + (
+            f":{self.port}" if self.port != 445 else ""
+        )
+
+
+def _bad_target(text: str, why: str) -> InvalidParameter:
+    return InvalidParameter(
+        f"-CimSession: '{text}' is not an SMB target ({why}); write "
+        "smb://[DOMAIN\\user@]host[:port]."
+    )
+
+
+def parse_smb_target(text: str) -> SmbTarget:
+    """Parse ``smb://[DOMAIN\\user@]host[:port]`` into an :class:`SmbTarget`.
+
+    The scheme is case-insensitive and a trailing ``/`` is allowed. ``host`` is a DNS or
+    NetBIOS name, an IPv4 address, or an IPv6 address in brackets
+    (``smb://[fe80::1%eth0]:4445``); ``port`` defaults to 445. The user is written
+    ``DOMAIN\\user``, ``DOMAIN;user`` (the smb: URL spelling) or ``user`` (also
+    ``user@dns.domain``). A password in the target (``user:secret@``) is refused, and the
+    message then does not repeat the target.
+
+    Raises :class:`~smbsession.errors.InvalidParameter` naming the value otherwise.
+    """
+    rest = text.strip()
+    if rest[:6].lower() != "smb://":
+        raise _bad_target(text, "it does not start with smb://")
+    rest = rest[6:]
+    if rest.endswith("/"):
+        rest = rest[:-1]
+    userinfo, at, hostport = rest.rpartition("@")
+    user = domain = None
+    if at:
+        if ":" in userinfo:
+            raise InvalidParameter(_NO_PASSWORD)
+        sep = "\\" if "\\" in userinfo else (";" if ";" in userinfo else None)
+        if sep is None:
+            user = userinfo
+        else:
+            domain, _, user = userinfo.partition(sep)
+            if not domain:
+                raise _bad_target(text, "an empty domain before the user")
+        if not user or any(c in user for c in "\\;/ \t"):
+            raise _bad_target(text, "no valid user name before '@'")
+    if hostport.startswith("["):
+        inner, bracket, after = hostport[1:].partition("]")
+        try:
+            ipaddress.IPv6Address(inner)
+        except ValueError:
+            raise _bad_target(text, f"'{inner}' in brackets is not an IPv6 address") from None
+        if not bracket or (after and not after.startswith(":")):
+            raise _bad_target(text, "only ':port' may follow the bracketed address")
+        host, port_text = inner, after[1:] if after else None
+    else:
+        if hostport.count(":") > 1:
+            raise _bad_target(text, "an IPv6 address must be written in brackets")
+        host, colon, port_text = hostport.partition(":")
+        port_text = port_text if colon else None
+        if not _HOST_NAME.match(host):
+            raise _bad_target(text, f"'{host}' is not a host name or address"
+                              if host else "no host")
+    port = 445
+    if port_text is not None:
+        if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
+            raise _bad_target(text, f"'{port_text}' is not a port from 1 to 65535")
+        port = int(port_text)
+    return SmbTarget(host=host, port=port, user=user, domain=domain, raw=text)
+
+
+# --- mapping -----------------------------------------------------------------------------
+
+def _text(value: object) -> str | None:
+    """An NDR string from impacket (``'abc\\x00'``; a NULL pointer reads as ``b''``) as
+    str, or None when it is NULL or empty."""
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value).decode("utf-8", errors="replace")
+    if not isinstance(value, str):
+        return None
+    return value.split("\x00", 1)[0] or None
+
+
+def client_computer_name(cname: str | None) -> str | None:
+    """Turn ``sesiX_cname`` into Windows' ClientComputerName spelling.
+
+    ``\\\\192.168.1.5`` gives ``192.168.1.5``, ``\\\\fe80::1`` gives ``[fe80::1]``,
+    ``::ffff:10.0.0.7`` gives ``10.0.0.7``; a name is kept as it is; empty gives None.
+    """
+    if not cname:
+        return None
+    name = cname.lstrip("\\").strip()
+    if not name:
+        return None
+    bare = name[1:-1] if name.startswith("[") and name.endswith("]") else name
+    if ":" in bare:
+        address, _, zone = bare.partition("%")
+        try:
+            ip = ipaddress.IPv6Address(address)
+        except ValueError:
+            return name
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return f"[{ip.compressed}{'%' + zone if zone else ''}]"
+    return name
+
+
+def _u32(entry: object, key: str) -> int | None:
+    try:
+        value = entry[key]  # type: ignore[index]
+    except (KeyError, TypeError, IndexError):
+        return None
+    return int(value) if isinstance(value, int) else None
+
+
+def _seconds(entry: object, key: str) -> int | None:
+    """A duration field; a negative difference wrapped to 32 bits (Samba reports
+    4294967295 for a session made in the current second) is no duration: None."""
+    value = _u32(entry, key)
+    return None if value is None or value > 0x7FFFFFFF else value
+
+
+def _session(entry: object, level: int, idle_trusted: bool, raw: str) -> SmbSession:
+    p = f"sesi{level}_"
+    get = entry.__getitem__  # type: ignore[attr-defined]
+    user = _text(get(p + "username")) if level != 0 else None
+    idle = _seconds(entry, p + "idle_time") if level != 0 and idle_trusted else None
+    return SmbSession(
+        session_id=NO_SESSION_ID,
+        client_computer_name=client_computer_name(_text(get(p + "cname"))),
+        client_user_name=user,
+        num_opens=_u32(entry, p + "num_opens") if level in (1, 502) else None,
+        seconds_exists=_seconds(entry, p + "time") if level != 0 else None,
+        seconds_idle=idle,
+        transport_name=_text(get(p + "transport")) if level == 502 else None,
+        smb_instance="Default",
+        hidden=level != 0 and user is None,
+        ps_computer_name=raw,
+    )
+
+
+# --- the RPC conversation ----------------------------------------------------------------
+
+class _Refused(Exception):
+    """A level the server would not answer: ``denied`` (access) or not (unknown level)."""
+
+    def __init__(self, level: int, denied: bool, reason: str) -> None:
+        super().__init__(reason)
+        self.level = level
+        self.denied = denied
+
+
+class _Budget:
+    """Enforces the listing's deadline and counts the bytes read from the pipe.
+
+    Before each network step the connection's timeout is cut to the time left, so the
+    listing as a whole ends within ``timeout`` however the server paces its answers.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+        self.bytes = 0
+        self.conn: object = None
+
+    def check(self) -> None:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"no answer within {self.timeout:g} s")
+        if self.bytes > MAX_BYTES:
+            raise RemoteLimit(f"the server sent more than {MAX_BYTES} bytes of session list")
+        if self.conn is not None:
+            self.conn.setTimeout(left)  # type: ignore[attr-defined]
+
+    def wrap(self, recv: Callable[..., bytes]) -> Callable[..., bytes]:
+        def counted(*args: object, **kwargs: object) -> bytes:
+            self.check()
+            data = recv(*args, **kwargs)
+            self.bytes += len(data or b"")
+            self.check()
+            return data
+
+        return counted
+
+
+class RemoteLimit(Exception):
+    """A bound of the listing was exceeded (turned into a RemoteError)."""
+
+
+def _entries(answer: object, level: int) -> tuple[list[object], int | None]:
+    container = answer["InfoStruct"]["SessionInfo"][f"Level{level}"]  # type: ignore[index]
+    handle = answer["ResumeHandle"]  # type: ignore[index]
+    resume = int(handle) if isinstance(handle, int) else None
+    buffer = container["Buffer"]
+    try:
+        items = list(buffer) if buffer else []
+    except TypeError:
+        items = []
+    return items, resume
+
+
+def _pages(dce: object, level: int, budget: _Budget) -> Iterator[list[object]]:
+    """Yield the entries of each page of NetrSessionEnum at ``level``."""
+    from impacket.dcerpc.v5 import srvs
+    from impacket.dcerpc.v5.dtypes import NULL
+
+    resume = 0
+    total = 0
+    seen_handles: set[int] = set()
+    for _page in range(MAX_PAGES):
+        budget.check()
+        request = srvs.NetrSessionEnum()
+        request["ServerName"] = NULL
+        request["ClientName"] = NULL
+        request["UserName"] = NULL
+        request["InfoStruct"]["Level"] = level
+        request["InfoStruct"]["SessionInfo"]["tag"] = level
+        request["InfoStruct"]["SessionInfo"][f"Level{level}"]["Buffer"] = NULL
+        request["PreferedMaximumLength"] = PAGE_BYTES
+        request["ResumeHandle"] = resume
+        dce.call(request.opnum, request)  # type: ignore[attr-defined]
+        data = dce.recv()  # type: ignore[attr-defined]
+        if len(data) < 4:
+            raise RemoteLimit("the server's NetrSessionEnum answer is truncated")
+        code = struct.unpack("<L", data[-4:])[0]
+        if code == _ERROR_ACCESS_DENIED:
+            raise _Refused(level, True, "access denied")
+        if code in (_ERROR_INVALID_LEVEL, _ERROR_NOT_SUPPORTED):
+            raise _Refused(level, False, _NERR_NAMES[code])
+        if code not in (_ERROR_SUCCESS, _ERROR_MORE_DATA):
+            name = _NERR_NAMES.get(code, f"error {code:#x}")
+            raise RemoteLimit(f"NetrSessionEnum at level {level} failed: {name}")
+        try:
+            answer = srvs.NetrSessionEnumResponse(data)
+            items, next_resume = _entries(answer, level)
+        except Exception as exc:
+            raise RemoteLimit(f"the server's NetrSessionEnum answer at level {level} does not "
+                              f"decode ({type(exc).__name__})") from None
+        total += len(items)
+        if total > MAX_ENTRIES:
+            raise RemoteLimit(f"the server listed more than {MAX_ENTRIES} sessions")
+        yield items
+        if code == _ERROR_SUCCESS:
+            return
+        # ERROR_MORE_DATA: go on from the handle the server gave, which must be new.
+        if next_resume is None or next_resume in seen_handles or (
+            not items and next_resume == resume
+        ):
+            raise RemoteLimit("the server says there are more sessions but does not move on")
+        seen_handles.add(next_resume)
+        resume = next_resume
+    raise RemoteLimit(f"the server's session list did not end within {MAX_PAGES} pages")
+
+
+def _enumerate(dce: object, budget: _Budget, raw: str) -> tuple[int, list[SmbSession]]:
+    """Try each level in turn; return the level answered and its sessions."""
+    from impacket.dcerpc.v5.rpcrt import DCERPCException
+
+    refused: list[_Refused] = []
+    for level in LEVELS:
+        entries: list[object] = []
+        try:
+            for page in _pages(dce, level, budget):
+                entries.extend(page)
+        except _Refused as exc:
+            refused.append(exc)
+            continue
+        except DCERPCException as exc:
+            # An RPC fault instead of a Win32 error: access denied, or a level the
+            # server's stubs cannot even decode.
+            text = str(exc)
+            if "access_denied" in text.lower():
+                refused.append(_Refused(level, True, text))
+                continue
+            if any(k in text for k in ("nca_s_invalid_tag", "rpc_x_bad_stub_data",
+                                       "nca_s_unsupported_type")):
+                refused.append(_Refused(level, False, text))
+                continue
+            raise
+        unknown = {r.level for r in refused if not r.denied}
+        # Idle time from level 1 is only believed when the server knows level 10, the
+        # level made for it (Samba answers only 0 and 1 and reports idle 0 at level 1).
+        idle_trusted = level in (10, 502) or 10 not in unknown
+        return level, [_session(e, level, idle_trusted, raw) for e in entries]
+    if any(r.denied for r in refused):
+        raise SrvsAccessDenied(
+            f"{raw}: the server refused to list its sessions (NetrSessionEnum: access "
+            f"denied at levels {', '.join(str(r.level) for r in refused if r.denied)}). "
+            "Listing sessions needs administrator rights on the server: since Windows 10 "
+            "1607 and Windows Server 2019 only Administrators (and operators) may call "
+            "NetrSessionEnum; Samba allows only members of BUILTIN\\Administrators "
+            "(root, or a group mapped with 'net groupmap add sid=S-1-5-32-544 ...'), and "
+            "answers only levels 0 and 1, with idle time 0. Connect as such an account "
+            "(smb://DOMAIN\\admin@host)."
+        )
+    raise RemoteError(
+        f"{raw}: the server answered none of the session info levels "
+        f"{', '.join(map(str, LEVELS))} ({'; '.join(f'{r.level}: {r}' for r in refused)})"
+    )
+
+
+# --- errors ------------------------------------------------------------------------------
+
+def _reason(exc: BaseException, target: SmbTarget, timeout: float,
+            password: str | None) -> str:
+    """One line saying why impacket or the network failed, without a traceback.
+
+    Text taken from the exception is searched for the password (which impacket never
+    puts there, but a message must not rely on that) and has it masked.
+    """
+
+    def outside(text: object) -> str:
+        text = str(text)
+        return text.replace(password, "********") if password else text
+
+    where = f"{target.host}:{target.port}"
+    # impacket wraps a failed connect as OSError("Connection error (host:port)", cause).
+    if isinstance(exc, OSError) and len(exc.args) == 2 and isinstance(exc.args[1], OSError):
+        exc = exc.args[1]
+        if isinstance(exc, TimeoutError):
+            return f"cannot connect to {where}: no answer within {timeout:g} s"
+        return f"cannot connect to {where}: {outside(exc.strerror or exc)}"
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {timeout:g} s"
+    try:
+        from impacket import nmb, nt_errors
+        from impacket.smbconnection import SessionError
+    except ImportError:  # pragma: no cover - impacket was imported before
+        return outside(f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, nmb.NetBIOSTimeout):
+        return f"no answer within {timeout:g} s"
+    if isinstance(exc, nmb.NetBIOSError):
+        code = exc.error_code
+        detail = os.strerror(code) if isinstance(code, int) and code > 0 else ""
+        message = outside(exc.error_msg or "the connection failed").rstrip(".")
+        return f"{message[:1].lower()}{message[1:]}" + (f": {detail}" if detail else "")
+    if isinstance(exc, SessionError):
+        code = exc.getErrorCode()
+        short = nt_errors.ERROR_MESSAGES.get(code, (f"NTSTATUS {code:#010x}", ""))[0]
+        if short == "STATUS_LOGON_FAILURE":
+            return "logon failed: the user name or password is wrong (STATUS_LOGON_FAILURE)"
+        if short == "STATUS_ACCESS_DENIED":
+            return "access denied (STATUS_ACCESS_DENIED)"
+        return f"the server answered {short}"
+    if isinstance(exc, OSError):
+        text = outside(exc.strerror or str(exc) or type(exc).__name__)
+        return f"{outside(exc.filename)}: {text}" if exc.filename else text
+    text = (outside(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _import_impacket(raw: str) -> None:
+    try:
+        import impacket.dcerpc.v5.srvs
+        import impacket.smbconnection  # noqa: F401
+    except ImportError:
+        raise ExtraMissing(
+            f"{raw}: smb:// targets need impacket; install the remote extra: "
+            "pip install 'smbsession[remote]'"
+        ) from None
+
+
+# --- the public call ---------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _srvsvc(target: SmbTarget, password: str | None, timeout: float,
+            kerberos: bool) -> Iterator[tuple[object, _Budget]]:
+    """Log on to ``target``, open and bind ``\\srvsvc``; yield the RPC handle and the
+    budget that bounds the whole conversation. Every failure inside or outside the
+    ``with`` block comes out as a :class:`RemoteError` naming the target."""
+    raw = str(target)
+    _import_impacket(raw)
+    from impacket.smbconnection import SMBConnection
+
+    budget = _Budget(timeout)
+    conn = None
+    dce = None
+    done = False
+    try:
+        conn = SMBConnection(target.host, target.host, sess_port=target.port,
+                             timeout=timeout)
+        budget.conn = conn
+        budget.check()
+        if kerberos:
+            try:
+                conn.kerberosLogin(target.user or "", password or "", target.domain or "",
+                                   useCache=True)
+            except Exception as exc:
+                reason = _reason(exc, target, timeout, password)
+                raise RemoteError(f"{raw}: Kerberos logon failed: {reason}") from None
+        else:
+            conn.login(target.user or "", password or "", target.domain or "")
+        budget.check()
+        from impacket.dcerpc.v5 import srvs, transport
+
+        rpc = transport.SMBTransport(target.host, target.port, r"\srvsvc", smb_connection=conn)
+        rpc.recv = budget.wrap(rpc.recv)  # type: ignore[method-assign]
+        dce = rpc.get_dce_rpc()
+        try:
+            dce.connect()
+            dce.bind(srvs.MSRPC_UUID_SRVS)
+        except RemoteLimit:
+            raise
+        except Exception as exc:
+            reason = _reason(exc, target, timeout, password)
+            raise RemoteError(f"{raw}: cannot open the server's \\srvsvc pipe: {reason}"
+                              ) from None
+        yield dce, budget
+        done = True
+    except RemoteError:
+        raise
+    except RemoteLimit as exc:
+        raise RemoteError(f"{raw}: {exc}") from None
+    except Exception as exc:
+        raise RemoteError(f"{raw}: {_reason(exc, target, timeout, password)}") from None
+    finally:
+        _close(dce, conn, polite=done)
+
+
+def list_sessions(target: SmbTarget, password: str | None, timeout: float = 30.0,
+                  kerberos: bool = False) -> list[SmbSession]:
+    """List the SMB sessions of the server at ``target`` through MS-SRVS (srvsvc).
+
+    Logs on over SMB as ``target.user`` in ``target.domain`` with ``password`` (NTLM; no
+    user and no password: an anonymous session, which servers refuse to list sessions
+    to), or with Kerberos when ``kerberos`` is true, using the credential cache named by
+    ``KRB5CCNAME`` (the target's host must then be the server's name, not an address).
+    Opens ``\\srvsvc``, calls ``NetrSessionEnum`` at level 502, 10, 1 or 0 (the first the
+    server answers), page by page, and returns one :class:`SmbSession` per session, in
+    the server's order (see the module docstring for what each property holds).
+
+    Each network operation waits at most ``timeout`` seconds, and so does the listing as
+    a whole. Raises :class:`SrvsAccessDenied` when the account may not list sessions,
+    :class:`ExtraMissing` when impacket is not installed, and :class:`RemoteError`
+    (``<target>: <reason>``) for anything else: no connection, failed logon, a malformed
+    or endless answer. The password appears in no message.
+    """
+    with _srvsvc(target, password, timeout, kerberos) as (dce, budget):
+        return _enumerate(dce, budget, str(target))[1]
+
+
+def uncname(client: str) -> str:
+    """The ``\\\\client`` form NetrSessionDel takes for a ClientComputerName (an IPv6
+    address loses its brackets)."""
+    bare = client[1:-1] if client.startswith("[") and client.endswith("]") else client
+    return "\\\\" + bare
+
+
+def delete_sessions(target: SmbTarget, password: str | None,
+                    pairs: list[tuple[str, str | None]], timeout: float = 30.0,
+                    kerberos: bool = False) -> list[str | None]:
+    """End sessions through MS-SRVS ``NetrSessionDel`` (opnum 13), one call per
+    ``(ClientComputerName, ClientUserName)`` pair; a user of None ends every session
+    from that client.
+
+    NetrSessionDel has no session id: each call ends *every* session of that user from
+    that client, which the caller must make clear before asking. Returns, per pair in
+    order, None when the server ended the sessions or the reason it did not (for
+    example ``NERR_ClientNameNotFound``). Logging on and the bounds are as for
+    :func:`list_sessions`; a failure to reach the server raises :class:`RemoteError`.
+    """
+    out: list[str | None] = []
+    with _srvsvc(target, password, timeout, kerberos) as (dce, budget):
+        for client, user in pairs:
+            budget.check()
+            out.append(_session_del(dce, client, user))
+    return out
+
+
+def _session_del(dce: object, client: str, user: str | None) -> str | None:
+    from impacket.dcerpc.v5 import srvs
+    from impacket.dcerpc.v5.dtypes import NULL
+    from impacket.dcerpc.v5.rpcrt import DCERPCException
+
+    request = srvs.NetrSessionDel()
+    request["ServerName"] = NULL
+    request["ClientName"] = uncname(client) + "\x00"
+    request["UserName"] = user + "\x00" if user else NULL
+    try:
+        dce.request(request)  # type: ignore[attr-defined]
+    except DCERPCException as exc:
+        code = exc.get_error_code()
+        name = _NERR_NAMES.get(code, f"error {code:#x}") if code else str(exc)
+        return f"NetrSessionDel failed: {name}"
+    return None
+
+
+def _close(dce: object, conn: object, polite: bool) -> None:
+    """Hang up. After a success, log off politely (bounded by a short timeout); after a
+    failure only drop the connection, so a dead or stalling server costs no more time."""
+    steps: list[Callable[[], object]] = []
+    if polite and conn is not None:
+        steps.append(lambda: conn.setTimeout(5))  # type: ignore[attr-defined]
+        if dce is not None:
+            steps.append(dce.disconnect)  # type: ignore[attr-defined]
+        steps.append(conn.logoff)  # type: ignore[attr-defined]
+    if conn is not None:
+        # SMBConnection.close() would log off first: close the socket only.
+        steps.append(conn.getSMBServer().close_session)  # type: ignore[attr-defined]
+    for step in steps:
+        with contextlib.suppress(Exception):
+            step()
