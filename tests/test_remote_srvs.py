@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -287,7 +288,8 @@ ADMIN, ADMIN_PASSWORD = "winadmin", "W1ndows-Adm1n-pw"
 def scripted_srvsvc(mode: str):
     """impacket's SRVSServer answering NetrSessionEnum as ``mode`` says:
     ``windows`` level 502 only, two rows a page; ``operator`` level 502 denied, 10 paged;
-    ``stuck`` ERROR_MORE_DATA without moving on; ``endless`` a new page forever."""
+    ``stuck`` ERROR_MORE_DATA without moving on; ``endless`` a new page forever;
+    ``huge`` one entry under an entry count of a billion; ``garbage`` random bytes."""
     from impacket import smbserver
     from impacket.dcerpc.v5 import srvs
     from impacket.dcerpc.v5.dtypes import NULL
@@ -333,6 +335,13 @@ def scripted_srvsvc(mode: str):
             more = mode == "endless" or following < len(WINDOWS_ROWS)
             answer["ResumeHandle"] = following if more else 0
             answer["ErrorCode"] = 234 if more else 0
+            if mode == "garbage":
+                return os.urandom(len(answer.getData())) + b"\0\0\0\0"
+            if mode == "huge":  # EntriesRead and the array's MaximumCount: 2**30
+                data = bytearray(answer.getData())
+                struct.pack_into("<L", data, 12, 1 << 30)
+                struct.pack_into("<L", data, 20, 1 << 30)
+                return bytes(data)
             return answer
 
     return Srvsvc()
@@ -446,3 +455,23 @@ def test_a_short_password_does_not_mask_the_message(windows_like) -> None:
         list_sessions(t, "wrong", timeout=30)
     assert str(err.value) == (
         f"{t.raw}: logon failed: the user name or password is wrong (STATUS_LOGON_FAILURE)")
+
+
+@pytest.mark.parametrize("mode", ["huge", "garbage"])
+def test_an_answer_that_does_not_decode_is_a_target_error(windows_like, mode: str) -> None:
+    t, _rpc = windows_like(mode)
+    start = time.monotonic()
+    with pytest.raises(RemoteError) as err:
+        list_sessions(t, ADMIN_PASSWORD, timeout=30)
+    assert time.monotonic() - start < 10
+    assert str(err.value).startswith(f"{t.raw}: the server's NetrSessionEnum answer at level ")
+    assert "does not decode" in str(err.value)
+
+
+def test_an_answer_larger_than_the_byte_bound_stops(windows_like,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(srvs_module, "MAX_BYTES", 600)
+    t, _rpc = windows_like("endless")
+    with pytest.raises(RemoteError) as err:
+        list_sessions(t, ADMIN_PASSWORD, timeout=30)
+    assert str(err.value) == f"{t.raw}: the server sent more than 600 bytes of session list"

@@ -30,12 +30,22 @@ def test_passwords_stay_out_of_argv_logs_and_output(lab: Lab) -> None:
                           "-Verbose", "-Debug", "-IncludeHidden")
         failing = run_cli("get", "-SmbConf", str(lab.conf_path), "-CimSession",
                           "ssh://labalice@127.0.0.1:1", "-OperationTimeoutSec", "3")
+        root = lab.user("root").password
+        smb = f"smb://LAB\\root@127.0.0.1:{lab.port}"
+        remote = run_cli("get", "-CimSession", smb, "-Format", "List", "-Verbose", "-Debug",
+                         env={"SMBSESSION_PASSWORD": root})
+        wrong = run_cli("get", "-CimSession", smb, "-Verbose", "-Debug",
+                        env={"SMBSESSION_PASSWORD": root[::-1]})
+        denied = run_cli("get", "-CimSession", f"smb://LAB\\labbob@127.0.0.1:{lab.port}",
+                         env={"SMBSESSION_PASSWORD": lab.user("labbob").password})
     logs = "\n".join(p.read_text(errors="replace")
                      for p in (lab.directory / "log").glob("*") if p.is_file())
-    for secret in passwords:
+    for secret in [*passwords, root[::-1]]:
         assert secret not in argv
         assert secret not in logs
-        for out in (listing, failing):
+        for out in (listing, failing, remote, wrong, denied):
             assert secret not in out.stdout and secret not in out.stderr
     assert "labalice" in listing.stdout  # the searches looked at real output
+    assert "labbob" in remote.stdout and remote.returncode == 0, remote.stderr
+    assert "STATUS_LOGON_FAILURE" in wrong.stderr and "access denied" in denied.stderr
     assert (lab.directory / "lab.json").stat().st_mode & 0o077 == 0

@@ -10,7 +10,10 @@ Targets (each seeded with real bytes from tests/fixtures, then mutated by hypoth
   (allowed: :class:`NdrError`);
 - ``sock_diag``: :func:`parse_inet_diag_messages` on mutated netlink replies
   (allowed: :class:`SockDiagError`);
-- ``messaging``: the close-message encoder on arbitrary integers (allowed: ValueError).
+- ``messaging``: the close-message encoder on arbitrary integers (allowed: ValueError);
+- ``srvs``: MS-SRVS ``NetrSessionEnum`` answers (a real one of Samba 4.17, mutated) through
+  :func:`decode_page` (allowed: ``RemoteLimit``) and every decoded entry through
+  :func:`session_from_entry` at every level (allowed: nothing).
 
 A finding is printed with the failing input; keep it as a regression test in
 tests/unit/test_robustness.py. This is a tool, not a test: it asserts nothing by itself.
@@ -140,6 +143,22 @@ def run(target: str, seconds: float) -> int:
             except ValueError:
                 return
             assert struct.unpack_from("<I4xQQ", blob, 16) == (gid, wire, ctime)
+    elif target == "srvs":
+        from smbsession.remote.srvs import RemoteLimit, decode_page, session_from_entry
+
+        seed = (FIXTURES / "srvs" / "level1.bin").read_bytes()
+
+        @config
+        @given(mutated(seed), st.sampled_from((0, 1, 10, 502)))
+        def check(data: bytes, level: int) -> None:
+            nonlocal count
+            count += 1
+            try:
+                entries, _resume = decode_page(data, level)
+            except RemoteLimit:
+                return
+            for entry in entries:
+                session_from_entry(entry, level, True, "smb://fuzz").to_dict()
     else:
         raise SystemExit(f"unknown target {target!r}")
     while time.monotonic() < deadline:
@@ -147,7 +166,7 @@ def run(target: str, seconds: float) -> int:
     return count
 
 
-TARGETS = ("tdb", "session", "tcon", "open", "sock_diag", "messaging")
+TARGETS = ("tdb", "session", "tcon", "open", "sock_diag", "messaging", "srvs")
 
 
 def main() -> int:

@@ -266,7 +266,9 @@ def _seconds(entry: object, key: str) -> int | None:
     return None if value is None or value > 0x7FFFFFFF else value
 
 
-def _session(entry: object, level: int, idle_trusted: bool, raw: str) -> SmbSession:
+def session_from_entry(entry: object, level: int, idle_trusted: bool, raw: str) -> SmbSession:
+    """One ``SESSION_INFO_<level>`` entry as an :class:`SmbSession` (see the module's
+    table); ``idle_trusted`` says whether the level's idle time is believed."""
     p = f"sesi{level}_"
     get = entry.__getitem__  # type: ignore[attr-defined]
     user = _text(get(p + "username")) if level != 0 else None
@@ -345,6 +347,21 @@ def _entries(answer: object, level: int) -> tuple[list[object], int | None]:
     return items, resume
 
 
+def decode_page(data: bytes, level: int) -> tuple[list[object], int | None]:
+    """Decode one ``NetrSessionEnum`` answer (its RPC stub data) at ``level``: its
+    ``SESSION_INFO_<level>`` entries and the resume handle. Raises :class:`RemoteLimit`
+    when the bytes are not such an answer (impacket's decoder fails fast on counts that
+    the data cannot hold)."""
+    from impacket.dcerpc.v5 import srvs
+
+    try:
+        answer = srvs.NetrSessionEnumResponse(data)
+        return _entries(answer, level)
+    except Exception as exc:
+        raise RemoteLimit(f"the server's NetrSessionEnum answer at level {level} does not "
+                          f"decode ({type(exc).__name__})") from None
+
+
 def _pages(dce: object, level: int, budget: _Budget) -> Iterator[list[object]]:
     """Yield the entries of each page of NetrSessionEnum at ``level``."""
     from impacket.dcerpc.v5 import srvs
@@ -376,12 +393,7 @@ def _pages(dce: object, level: int, budget: _Budget) -> Iterator[list[object]]:
         if code not in (_ERROR_SUCCESS, _ERROR_MORE_DATA):
             name = _NERR_NAMES.get(code, f"error {code:#x}")
             raise RemoteLimit(f"NetrSessionEnum at level {level} failed: {name}")
-        try:
-            answer = srvs.NetrSessionEnumResponse(data)
-            items, next_resume = _entries(answer, level)
-        except Exception as exc:
-            raise RemoteLimit(f"the server's NetrSessionEnum answer at level {level} does not "
-                              f"decode ({type(exc).__name__})") from None
+        items, next_resume = decode_page(data, level)
         total += len(items)
         if total > MAX_ENTRIES:
             raise RemoteLimit(f"the server listed more than {MAX_ENTRIES} sessions")
@@ -427,7 +439,7 @@ def _enumerate(dce: object, budget: _Budget, raw: str) -> tuple[int, list[SmbSes
         # Idle time from level 1 is only believed when the server knows level 10, the
         # level made for it (Samba answers only 0 and 1 and reports idle 0 at level 1).
         idle_trusted = level in (10, 502) or 10 not in unknown
-        return level, [_session(e, level, idle_trusted, raw) for e in entries]
+        return level, [session_from_entry(e, level, idle_trusted, raw) for e in entries]
     if any(r.denied for r in refused):
         raise SrvsAccessDenied(
             f"{raw}: the server refused to list its sessions (NetrSessionEnum: access "
