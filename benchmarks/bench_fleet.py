@@ -1,11 +1,12 @@
-"""Benchmark: one Get-SmbSession asking many SSH targets, -ThrottleLimit 1 against N.
+"""Benchmark: one Get-SmbSession asking many targets, -ThrottleLimit 1 against N.
 
-    sudo .venv/bin/python benchmarks/bench_fleet.py [--targets 32] [--repeat 3]
+    sudo .venv/bin/python benchmarks/bench_fleet.py [--targets 32] [--repeat 3] [--kind ssh]
 
 Starts a private lab smbd with a few sessions and a private sshd on loopback, then runs
-``Get-SmbSession -CimSession <the same server written N ways> -Format Json`` with
+``Get-SmbSession -CimSession <the same server, N times> -Format Json`` with
 ``-ThrottleLimit 1`` and ``-ThrottleLimit N``, alternating, and prints the medians and the
-speedup. Each target is a real SSH connection that runs the reader on the server.
+speedup. An ssh target is a real SSH connection that runs the reader on the server; an
+smb target a real SMB logon that asks the server's srvsvc (MS-SRVS) for its sessions.
 This is a measurement, not a test.
 """
 
@@ -34,6 +35,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--targets", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--kind", choices=("ssh", "smb"), action="append")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="smbsession-fleet-", dir="/tmp"))
     base.chmod(0o755)
@@ -46,31 +48,41 @@ def main() -> int:
     (home / ".ssh").mkdir(parents=True)
     shutil.copyfile(sshd.base / "known_hosts", home / ".ssh" / "known_hosts")
     shutil.copyfile(sshd.base / "client_key", home / ".ssh" / "id_ed25519")
-    env = {**os.environ, "HOME": str(home), "SSH_AUTH_SOCK": "", "PYTHONPATH": str(ROOT / "src")}
-    targets = ",".join([f"ssh://root@127.0.0.1:{sshd.port}"] * args.targets)
+    env = {**os.environ, "HOME": str(home), "SSH_AUTH_SOCK": "", "PYTHONPATH": str(ROOT / "src"),
+           "SMBSESSION_PASSWORD": lab.user("root").password}
     try:
         with smbprotocol_sessions(lab, ["labalice", "labbob", "labcarol"]):
-            times: dict[int, list[float]] = {1: [], args.targets: []}
-            for _ in range(args.repeat):
-                for limit in times:
-                    start = time.perf_counter()
-                    out = subprocess.run(
-                        [sys.executable, "-m", "smbsession", "get", "-CimSession", targets,
-                         "-ThrottleLimit", str(limit), "-SmbConf", str(lab.conf_path),
-                         "-Format", "Json"], env=env, stdin=subprocess.DEVNULL,
-                        capture_output=True, text=True, check=False)
-                    times[limit].append(time.perf_counter() - start)
-                    if out.returncode:
-                        print(f"ThrottleLimit {limit}: exit {out.returncode}: {out.stderr[-300:]}")
-            one, many = (statistics.median(times[k]) for k in (1, args.targets))
-            print(f"{args.targets} SSH targets, 3 sessions each, {os.cpu_count()} cores, "
-                  f"{args.repeat} runs each: -ThrottleLimit 1: {one:.2f} s, "
-                  f"-ThrottleLimit {args.targets}: {many:.2f} s, speedup {one / many:.1f}x")
+            for kind in args.kind or ("ssh", "smb"):
+                measure(kind, args.targets, args.repeat, lab, sshd, env)
     finally:
         sshd.stop()
         lab.stop()
         shutil.rmtree(base, ignore_errors=True)
     return 0
+
+
+def measure(kind: str, count: int, repeat: int, lab: Lab, sshd: LabSshd,
+            env: dict[str, str]) -> None:
+    """Time one kind of target, both limits alternating; print the medians."""
+    one_target = (f"ssh://root@127.0.0.1:{sshd.port}" if kind == "ssh"
+                  else f"smb://LAB\\root@127.0.0.1:{lab.port}")
+    targets = ",".join([one_target] * count)
+    times: dict[int, list[float]] = {1: [], count: []}
+    for _ in range(repeat):
+        for limit in times:
+            start = time.perf_counter()
+            out = subprocess.run(
+                [sys.executable, "-m", "smbsession", "get", "-CimSession", targets,
+                 "-ThrottleLimit", str(limit), "-SmbConf", str(lab.conf_path),
+                 "-Format", "Json"], env=env, stdin=subprocess.DEVNULL,
+                capture_output=True, text=True, check=False)
+            times[limit].append(time.perf_counter() - start)
+            if out.returncode:
+                print(f"ThrottleLimit {limit}: exit {out.returncode}: {out.stderr[-300:]}")
+    one, many = (statistics.median(times[k]) for k in (1, count))
+    print(f"{count} {kind} targets, 3 sessions each, {os.cpu_count()} cores, {repeat} runs "
+          f"each: -ThrottleLimit 1: {one:.2f} s, -ThrottleLimit {count}: {many:.2f} s, "
+          f"speedup {one / many:.1f}x")
 
 
 if __name__ == "__main__":

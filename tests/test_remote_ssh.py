@@ -57,10 +57,12 @@ def test_an_unknown_host_key_is_refused_with_its_fingerprint(sshd: Sshd) -> None
 
 
 def test_an_unreachable_target_fails_alone_and_fast(sshd: Sshd) -> None:
-    target = parse_ssh_target(f"ssh://root@127.0.0.1:{free_port()}")
+    port = free_port()
+    target = parse_ssh_target(f"ssh://root@127.0.0.1:{port}")
     started = time.monotonic()
-    with pytest.raises(RemoteError, match=r"^ssh://root@127\.0\.0\.1"):
+    with pytest.raises(RemoteError) as err:
         list_sessions(target, timeout=5, **sshd.options())
+    assert str(err.value) == f"{target.raw}: cannot connect to 127.0.0.1:{port}: Connection refused"
     assert time.monotonic() - started < 6
 
 

@@ -46,20 +46,27 @@ CLOSE_PARAMS: tuple[Param, ...] = (
 
 HELP = HelpPage(
     name="Close-SmbSession (also: smbsession close)",
-    synopsis="Ends forcibly the SMB sessions of the local Samba server chosen by the query.",
+    synopsis="Ends forcibly the SMB sessions chosen by the query, on the local Samba server "
+             "or on the -CimSession targets.",
     syntax="""
 Close-SmbSession [[-SessionId] <UInt64[]>] [[-ClientComputerName] <String[]>]
  [[-ClientUserName] <String[]>] [[-ScopeName] <String[]>] [[-ClusterNodeName] <String[]>]
- [-SmbInstance <SmbInstance>] [-Force] [-PassThru] [-WhatIf] [-Confirm] [<CommonParameters>]
+ [-SmbInstance <SmbInstance>] [-CimSession <CimSession[]>] [-ThrottleLimit <Int32>]
+ [-Force] [-PassThru] [-WhatIf] [-Confirm] [<CommonParameters>]
 
 smbsession's additions: [-CloseConnection] [-SmbConf <String>] [-Format <Table|List|Json|...>]
+ [-Credential <String>] [-OperationTimeoutSec <Int32>]
 """,
     description="Closing a session closes every file it has open: unsaved client data may be "
                 "lost. So each session is confirmed on the terminal unless -Force is given; "
                 "-WhatIf only says what would be done. Samba closes just that session (its "
                 "other sessions on the same connection keep working); a session is reported "
                 "closed only once it is gone. Needs root. Pipeline input: the JSON or NDJSON "
-                "of Get-SmbSession -Format Json|NDJson.",
+                "of Get-SmbSession -Format Json|NDJson. With -CimSession, every target is "
+                "listed, the sessions are confirmed here, then closed on their target: "
+                "ssh:// and localhost by session id; smb:// through NetrSessionDel, which "
+                "ends every session of the user from the client (and, on Samba, the whole "
+                "smbd serving it), said in a warning before anything is asked.",
     examples=(
         Example("Close a session", "Close-SmbSession -SessionId 4415226380377 -Force",
                 "Closes the session 4415226380377 without asking."),

@@ -13,7 +13,7 @@ Get-SmbSession [[-SessionId] <UInt64[]>] [[-ClientComputerName] <String[]>] [[-C
 
 smbsession's additions:
  [-SmbConf <String>] [-Source <auto|tdb|smbstatus>] [-Format <Table|List|Json|NDJson|Csv>] [-Json]
- [-Property <String[]>]
+ [-Property <String[]>] [-Credential <String>] [-OperationTimeoutSec <Int32>]
 
 <CommonParameters>: -Verbose, -Debug, -ErrorAction <Continue|SilentlyContinue|Stop|Ignore>
 """  # noqa: E501 (the seed's SYNTAX block, verbatim)

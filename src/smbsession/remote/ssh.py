@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import zipfile
 from pathlib import Path
@@ -140,7 +141,12 @@ async def _run_reader(target: SshTarget, args: list[str], timeout: float,
                           "denied); check the user, ssh-agent and ~/.ssh") from None
     except (TimeoutError, asyncio.TimeoutError):
         raise RemoteError(f"{target.raw}: no answer within {timeout:g} s") from None
-    except (OSError, asyncssh.Error) as exc:
+    except OSError as exc:
+        reason = (os.strerror(exc.errno) if exc.errno and exc.errno > 0
+                  else exc.strerror or str(exc))
+        raise RemoteError(f"{target.raw}: cannot connect to {target.host}:"
+                          f"{target.port or 22}: {reason}") from None
+    except asyncssh.Error as exc:
         raise RemoteError(f"{target.raw}: {exc}") from None
     try:
         answer = json.loads(out)
