@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import termios
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -303,3 +304,35 @@ class Terminal:
         code = self.proc.wait(30)
         os.close(self.master)
         return code
+
+
+#: The properties every session row must carry under churn, with their types.
+ROW_TYPES = {
+    "SessionId": int, "ClientComputerName": str, "ClientUserName": str, "Dialect": str,
+    "ScopeName": str, "SmbInstance": str, "SecondsExists": int, "TransportName": str,
+}
+
+
+def row_problems(rows: list[dict], steady_ids: set[int]) -> list[str]:
+    """What is wrong with one listing: a steadily held session missing, or a row with a
+    property missing or of the wrong type (empty: nothing)."""
+    problems = [f"steady session {sid} missing"
+                for sid in sorted(steady_ids - {r.get("SessionId") for r in rows})]
+    for row in rows:
+        for prop, kind in ROW_TYPES.items():
+            if not isinstance(row.get(prop), kind):
+                problems.append(f"{prop} of {row.get('SessionId')} is {row.get(prop)!r}")
+    return problems
+
+
+def churn_client(lab: Lab, stop: threading.Event, errors: list[str], index: int) -> None:
+    """Connect, open a file, disconnect, again, until ``stop``; count what fails (the
+    server may refuse under load) in ``errors``."""
+    users = ["labalice", "labbob", "labcarol"]
+    while not stop.is_set():
+        try:
+            files = {users[index % 3]: [f"churn-{index}.txt"]}
+            with smbprotocol_sessions(lab, [users[index % 3]], files=files):
+                time.sleep(0.05)
+        except Exception as exc:
+            errors.append(repr(exc))

@@ -5,24 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
-from conftest import run_cli, smbprotocol_sessions
+from conftest import churn_client, row_problems, run_cli, smbprotocol_sessions
 from smbsession.lab import Lab
-
-PROPERTIES = {
-    "SessionId": int, "ClientComputerName": str, "ClientUserName": str, "Dialect": str,
-    "ScopeName": str, "SmbInstance": str, "SecondsExists": int, "TransportName": str,
-}
-
-
-def _churn(lab: Lab, stop: threading.Event, errors: list[str], index: int) -> None:
-    users = ["labalice", "labbob", "labcarol"]
-    while not stop.is_set():
-        try:
-            files = {users[index % 3]: [f"churn-{index}.txt"]}
-            with smbprotocol_sessions(lab, [users[index % 3]], files=files):
-                time.sleep(0.05)
-        except Exception as exc:  # the server may refuse under load; count, don't fail
-            errors.append(repr(exc))
 
 
 def test_listings_stay_whole_under_churn(lab: Lab) -> None:
@@ -30,7 +14,7 @@ def test_listings_stay_whole_under_churn(lab: Lab) -> None:
     errors: list[str] = []
     with smbprotocol_sessions(lab, ["labalice", "labbob"]) as steady:
         steady_ids = {s.session_id for s in steady}
-        threads = [threading.Thread(target=_churn, args=(lab, stop, errors, i), daemon=True)
+        threads = [threading.Thread(target=churn_client, args=(lab, stop, errors, i), daemon=True)
                    for i in range(12)]
         for t in threads:
             t.start()
@@ -44,10 +28,7 @@ def test_listings_stay_whole_under_churn(lab: Lab) -> None:
                 rows = out.json()
                 listings += 1
                 sizes.add(len(rows))
-                assert steady_ids <= {r["SessionId"] for r in rows}
-                for row in rows:
-                    for prop, kind in PROPERTIES.items():
-                        assert isinstance(row[prop], kind), (prop, row)
+                assert row_problems(rows, steady_ids) == []
         finally:
             stop.set()
             for t in threads:
