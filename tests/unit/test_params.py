@@ -7,6 +7,7 @@ import pytest
 
 from smbsession.cli.binder import Binder, split_list, wants_help
 from smbsession.cli.get import GET_PARAMS
+from smbsession.cli.params import convert
 from smbsession.cli.pipeline import parse_objects
 from smbsession.errors import InvalidParameter
 
@@ -81,3 +82,16 @@ def test_parse_objects_reads_arrays_objects_and_ndjson_with_their_lines() -> Non
     assert [(o.line, o.properties["a"]) for o in parse_objects(text, "x")] == [
         (2, 1), (3, 2), (5, 3), (6, 4),
     ]
+
+
+@pytest.mark.parametrize("name", ["ThrottleLimit", "OperationTimeoutSec"])
+def test_a_count_below_its_minimum_names_parameter_value_and_range(name: str) -> None:
+    param = next(p for p in GET_PARAMS if p.name == name)
+    assert convert(param, "0", "Get-SmbSession") == 0
+    with pytest.raises(InvalidParameter) as err:
+        convert(param, "-5", "Get-SmbSession")
+    assert str(err.value) == (
+        f"Get-SmbSession: Cannot validate argument on parameter '{name}'. The -5 argument is "
+        "less than the minimum allowed range of 0. Supply an argument that is greater than "
+        "or equal to 0 and then try the command again.")
+    assert err.value.exit_code == 2

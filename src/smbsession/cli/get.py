@@ -67,10 +67,10 @@ GET_PARAMS: tuple[Param, ...] = (
                "names none. The password is read from $SMBSESSION_PASSWORD, else asked on the "
                "terminal; never give it on the command line. With $KRB5CCNAME set and no "
                "password, Kerberos is used."),
-    Param("ThrottleLimit", "int32",
+    Param("ThrottleLimit", "int32", minimum=0,
           help="The most -CimSession targets asked at the same time; 0 or none: 32."),
-    Param("OperationTimeoutSec", "int32",
-          help="Seconds each -CimSession target may take (default 60). An extension."),
+    Param("OperationTimeoutSec", "int32", minimum=0,
+          help="Seconds each -CimSession target may take; 0 or none: 60."),
     Param("AsJob", "switch",
           help="Runs the cmdlet as a background job: prints the job at once and runs on, even "
                "after the shell exits. See smbsession job list|wait|receive|remove."),

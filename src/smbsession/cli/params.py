@@ -39,7 +39,8 @@ class Param:
     names. ``pipeline`` marks PowerShell's "Accept pipeline input: True (ByPropertyName)".
     ``common`` marks PowerShell's common parameters (-Verbose, -ErrorAction, ...): when a
     shortened name fits a common parameter and one of the command's own, the command's
-    own wins. ``type_name`` overrides the type shown in help (``SmbInstance``), and
+    own wins. ``type_name`` overrides the type shown in help (``SmbInstance``),
+    ``minimum`` is the least number an ``int32`` takes (PowerShell's ValidateRange), and
     ``help`` is the description shown by ``-?``.
     """
 
@@ -52,6 +53,7 @@ class Param:
     pipeline: bool = False
     common: bool = False
     type_name: str = ""
+    minimum: int | None = None
     help: str = ""
 
     @property
@@ -147,6 +149,13 @@ def convert(param: Param, text: str, command: str) -> object:
         if not _SIGNED.fullmatch(value) or not INT32_MIN <= int(value) <= INT32_MAX:
             raise _conversion_error(
                 command, param, text, f"expected a whole number from {INT32_MIN} to {INT32_MAX}."
+            )
+        if param.minimum is not None and int(value) < param.minimum:
+            raise InvalidParameter(
+                f"{command}: Cannot validate argument on parameter '{param.name}'. The {text} "
+                f"argument is less than the minimum allowed range of {param.minimum}. Supply "
+                f"an argument that is greater than or equal to {param.minimum} and then try "
+                "the command again."
             )
         return int(value)
     if param.type == "enum":
