@@ -134,3 +134,17 @@ def test_close_over_ssh_closes_just_that_session(lab: Lab, sshd: Sshd,
                           "-SessionId", str(alice.session_id), "-Force", env=ssh_home)
     assert missing.returncode == 1
     assert f"property 'SessionId' equal to '{alice.session_id}'" in missing.stderr
+
+
+def test_a_server_that_never_answers_fails_within_the_timeout() -> None:
+    import socket
+
+    with socket.socket() as quiet:
+        quiet.bind(("127.0.0.1", 0))
+        quiet.listen(4)
+        target = parse_ssh_target(f"ssh://root@127.0.0.1:{quiet.getsockname()[1]}")
+        started = time.monotonic()
+        with pytest.raises(RemoteError) as err:
+            list_sessions(target, timeout=2)
+    assert time.monotonic() - started < 4
+    assert str(err.value) == f"{target.raw}: no answer within 2 s"
