@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from conftest import run_get, smbprotocol_sessions
+from conftest import run_cli, run_get, smbprotocol_sessions
 from smbsession.lab import NETBIOS_NAME, Lab
 
 #: Example 5 of the seed: the MSFT_SmbSession properties in the order Windows lists them.
@@ -160,3 +160,14 @@ def test_a_value_too_long_for_its_column_is_cut_with_an_ellipsis(lab_chroot: Lab
     assert len(guid) > 29
     assert row[:30] == guid[:28] + "… "
     assert row[30:] == str(bob.session_id)
+
+
+@pytest.mark.parametrize("command", ["get", "close"])
+def test_a_format_that_does_not_exist_lists_the_formats(command: str) -> None:
+    out = run_cli(command, "-Format", "Xml")
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.strip().endswith(
+        "Cannot validate argument on parameter 'Format'. The argument \"Xml\" does not "
+        "belong to the set \"Table,List,Json,NDJson,Csv\". Supply one of: Table, List, Json, "
+        "NDJson, Csv.")
+    assert "Traceback" not in out.stderr
