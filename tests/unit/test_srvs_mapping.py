@@ -39,3 +39,16 @@ def test_a_truncated_answer_is_a_decode_error(cut: int) -> None:
 def test_an_answer_of_another_level_is_a_decode_error() -> None:
     with pytest.raises(RemoteLimit):
         decode_page(ANSWER, 502)
+
+
+def test_a_name_that_is_not_utf16_costs_no_session() -> None:
+    # Found by benchmarks/fuzz/fuzz_readers.py --target srvs: a lone surrogate in a client
+    # name made impacket raise UnicodeDecodeError when the field was read.
+    damaged = bytearray(ANSWER)
+    damaged[245] = 0xD8
+    entries, _resume = decode_page(bytes(damaged), 1)
+    rows = [session_from_entry(e, 1, False, "smb://x") for e in entries]
+    assert len(rows) == len(EXPECTED["sessions"])
+    names = [r.client_computer_name for r in rows]
+    assert "\ufffd27.0.0.1" in names
+    assert names.count("127.0.0.1") == len(rows) - 1

@@ -227,6 +227,20 @@ def _text(value: object) -> str | None:
     return value.split("\x00", 1)[0] or None
 
 
+def _string(entry: object, key: str) -> str | None:
+    """The string field ``key`` of an entry. impacket decodes UTF-16 only when a field is
+    read, and fails on text that is not UTF-16 (a lone surrogate): such a field is read
+    from its bytes with the bad units replaced, so one odd name costs no session."""
+    try:
+        return _text(entry[key])  # type: ignore[index]
+    except UnicodeDecodeError:
+        try:
+            units = entry.fields[key].fields["Data"].fields["Data"]  # type: ignore[attr-defined]
+            return _text(bytes(units).decode("utf-16-le", errors="replace"))
+        except (AttributeError, KeyError, TypeError):
+            return None
+
+
 def client_computer_name(cname: str | None) -> str | None:
     """Turn ``sesiX_cname`` into Windows' ClientComputerName spelling.
 
@@ -270,17 +284,16 @@ def session_from_entry(entry: object, level: int, idle_trusted: bool, raw: str) 
     """One ``SESSION_INFO_<level>`` entry as an :class:`SmbSession` (see the module's
     table); ``idle_trusted`` says whether the level's idle time is believed."""
     p = f"sesi{level}_"
-    get = entry.__getitem__  # type: ignore[attr-defined]
-    user = _text(get(p + "username")) if level != 0 else None
+    user = _string(entry, p + "username") if level != 0 else None
     idle = _seconds(entry, p + "idle_time") if level != 0 and idle_trusted else None
     return SmbSession(
         session_id=NO_SESSION_ID,
-        client_computer_name=client_computer_name(_text(get(p + "cname"))),
+        client_computer_name=client_computer_name(_string(entry, p + "cname")),
         client_user_name=user,
         num_opens=_u32(entry, p + "num_opens") if level in (1, 502) else None,
         seconds_exists=_seconds(entry, p + "time") if level != 0 else None,
         seconds_idle=idle,
-        transport_name=_text(get(p + "transport")) if level == 502 else None,
+        transport_name=_string(entry, p + "transport") if level == 502 else None,
         smb_instance="Default",
         hidden=level != 0 and user is None,
         ps_computer_name=raw,
