@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
 
 from .. import SessionQuery, read_sessions
 from ..model import SMB_INSTANCES, SmbSession
@@ -21,7 +20,10 @@ from .formats import FORMATS, render
 from .params import COMMON_PARAMS, Param
 from .streams import Streams
 
+TYPE_CHECKING = False  # typing itself costs a local listing 2 ms of start-up
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..remote.fleet import SmbLogon
 
 GET_PARAMS: tuple[Param, ...] = (
