@@ -112,3 +112,19 @@ def test_csv_has_a_header_of_property_names() -> None:
     text = "".join(format_csv(rows, tuple(rows[0])))
     assert text.splitlines()[0].startswith("ClientComputerName,ClientUserName,")
     assert "8813272891441" in text.splitlines()[1]
+
+
+def test_json_and_ndjson_encoded_in_chunks_equal_one_object_at_a_time() -> None:
+    from smbsession.cli import formats
+
+    tricky = [{"SessionId": 1, "ClientUserName": "LAB\\a}, {b", "Shares": ("x", "y")},
+              {"SessionId": 2, "ClientUserName": "LAB\\b},{c", "Shares": None}]
+    many = [{"SessionId": i, "ClientUserName": "LABSRV\\é", "NumOpens": None}
+            for i in range(2 * formats._CHUNK + 7)]
+    for rows in ([], tricky[:1], tricky + many, many):
+        one_by_one = "[" + "".join(("," if i else "") + "\n  " + json.dumps(r, ensure_ascii=False)
+                                   for i, r in enumerate(rows)) + "\n]\n"
+        assert "".join(formats.format_json(rows)) == one_by_one
+        compact = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n"
+                          for r in rows)
+        assert "".join(formats.format_ndjson(rows)) == compact

@@ -64,25 +64,54 @@ def format_list(rows: Iterable[dict[str, object]]) -> Iterator[str]:
         yield ("\n" if index else "") + body + "\n"
 
 
+#: Rows encoded per call of the JSON encoder.
+_CHUNK = 1000
+
+
+def _chunks(rows: Iterable[dict[str, object]]) -> Iterator[list[dict[str, object]]]:
+    chunk: list[dict[str, object]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == _CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _objects(rows: Iterable[dict[str, object]], separators: tuple[str, str],
+             between: str) -> Iterator[str]:
+    """Yield the rows as JSON objects joined by ``between``, a chunk at a time.
+
+    The C encoder writes a list of a thousand rows in half the time of a thousand calls;
+    the list's own separators are then replaced by ``between``. That is exact when the
+    boundary text (``}, {``) occurs once per boundary, which is checked: a value that
+    holds it sends its chunk through one call per row instead."""
+    import json
+
+    encode = json.JSONEncoder(ensure_ascii=False, separators=separators).encode
+    boundary = "}" + separators[0] + "{"
+    for chunk in _chunks(rows):
+        text = encode(chunk)
+        if text.count(boundary) == len(chunk) - 1:
+            yield text[1:-1].replace(boundary, "}" + between + "{")
+        else:
+            yield between.join(encode(row) for row in chunk)
+
+
 def format_json(rows: Iterable[dict[str, object]]) -> Iterator[str]:
     """Format rows as one JSON array, one object per line (numbers as numbers, unknown
     values as null)."""
-    import json
-
-    encode = json.JSONEncoder(ensure_ascii=False).encode
     yield "["
-    for index, row in enumerate(rows):
-        yield ("," if index else "") + "\n  " + encode(row)
+    for index, text in enumerate(_objects(rows, (", ", ": "), ",\n  ")):
+        yield ("," if index else "") + "\n  " + text
     yield "\n]\n"
 
 
 def format_ndjson(rows: Iterable[dict[str, object]]) -> Iterator[str]:
     """Format rows as newline-delimited JSON: one compact object per line."""
-    import json
-
-    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    for row in rows:
-        yield encode(row) + "\n"
+    for text in _objects(rows, (",", ":"), "\n"):
+        yield text + "\n"
 
 
 def format_csv(rows: Iterable[dict[str, object]], columns: Sequence[str]) -> Iterator[str]:
