@@ -175,3 +175,22 @@ def test_close_over_smb_needs_force_or_a_terminal(labs: list[Lab]) -> None:
                       env=env_for(second), detached=True)
         assert out.returncode == 1 and "nothing was closed" in out.stderr
         assert "labbob" in users_of(second)
+
+
+def test_close_over_cim_session_asks_for_each_session_on_the_terminal(labs: list[Lab]) -> None:
+    first = labs[0]
+    with smbprotocol_sessions(first, ["labalice", "labbob", "labcarol"]) as sessions:
+        ids = sorted(s.session_id for s in sessions)
+        term = Terminal([sys.executable, "-m", "smbsession", "close", "-CimSession",
+                         "localhost", "-SmbConf", str(first.conf_path), "-SessionId",
+                         ",".join(map(str, ids)), "-Confirm"])
+        term.expect(f"on Target '{ids[0]} on localhost'".encode())
+        term.expect(b'(default is "Y"): ')
+        term.answer("n")
+        term.expect(f"on Target '{ids[1]} on localhost'".encode())
+        term.expect(b'(default is "Y"): ')
+        term.answer("a")
+        assert term.finish() == 0, term.proc.stderr.read()
+        left = {s.session_id for s in smbsession.read_sessions(str(first.conf_path)).sessions}
+    assert ids[0] in left and ids[1] not in left and ids[2] not in left
+    assert term.seen.count(b"Are you sure you want to perform this action?") == 2
