@@ -75,6 +75,7 @@ from dataclasses import dataclass
 
 from ..errors import InvalidParameter, RemoteError
 from ..model import SmbSession
+from ..samba.names import windows_host
 
 #: The SessionId of every record from this source: MS-SRVS reports no session id, and 0
 #: is never the id of an established SMB2/3 session.
@@ -242,27 +243,11 @@ def _string(entry: object, key: str) -> str | None:
 
 
 def client_computer_name(cname: str | None) -> str | None:
-    """Turn ``sesiX_cname`` into Windows' ClientComputerName spelling.
-
-    ``\\\\192.168.1.5`` gives ``192.168.1.5``, ``\\\\fe80::1`` gives ``[fe80::1]``,
-    ``::ffff:10.0.0.7`` gives ``10.0.0.7``; a name is kept as it is; empty gives None.
-    """
-    if not cname:
-        return None
-    name = cname.lstrip("\\").strip()
-    if not name:
-        return None
-    bare = name[1:-1] if name.startswith("[") and name.endswith("]") else name
-    if ":" in bare:
-        address, _, zone = bare.partition("%")
-        try:
-            ip = ipaddress.IPv6Address(address)
-        except ValueError:
-            return name
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return f"[{ip.compressed}{'%' + zone if zone else ''}]"
-    return name
+    """Turn ``sesiX_cname`` into Windows' ClientComputerName spelling: the leading
+    ``\\\\`` dropped, an address spelled by :func:`~smbsession.samba.names.windows_host`
+    (``\\\\fe80::1`` gives ``[fe80::1]``), a name kept as it is; empty gives None."""
+    name = (cname or "").lstrip("\\").strip()
+    return windows_host(name) if name else None
 
 
 def _u32(entry: object, key: str) -> int | None:

@@ -2,26 +2,43 @@
 
 from __future__ import annotations
 
+import socket
+
 from .config import SambaConfig
+
+_V4_MAPPED = b"\0" * 10 + b"\xff\xff"
+
+
+def windows_host(host: str) -> str:
+    """Spell a client's address as Windows' ClientComputerName does.
+
+    IPv4 stays as it is (``1.2.3.4``); IPv6 is bracketed in its canonical form
+    (``[fe80::1]``, a zone id kept), as in the seed's Example 1, whether or not it came
+    in brackets; an IPv4-mapped IPv6 address (``::ffff:1.2.3.4``) is shown as the IPv4
+    address the client really has. A name, or text that is no address, is unchanged.
+    """
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if ":" not in bare:
+        return bare
+    address, percent, zone = bare.partition("%")
+    try:
+        packed = socket.inet_pton(socket.AF_INET6, address)
+    except OSError:
+        return host
+    if packed[:12] == _V4_MAPPED:
+        return socket.inet_ntop(socket.AF_INET, packed[12:])
+    return f"[{socket.inet_ntop(socket.AF_INET6, packed)}{percent}{zone}]"
 
 
 def client_address(samba_address: str) -> str | None:
-    """Turn Samba's ``ipv4:1.2.3.4:port`` / ``ipv6:fe80::1:port`` into Windows' form.
-
-    IPv4 stays as it is (``1.2.3.4``); IPv6 is bracketed (``[fe80::1]``), as in the seed's
-    Example 1. An IPv4-mapped IPv6 address (``::ffff:1.2.3.4``) is shown as the IPv4 address
-    the client really has. Anything else is returned unchanged; an empty string gives None.
-    """
+    """Turn Samba's ``ipv4:1.2.3.4:port`` / ``ipv6:fe80::1:port`` into Windows' form
+    (:func:`windows_host`). Anything else is returned unchanged; an empty string gives
+    None."""
     if not samba_address:
         return None
     family, _, rest = samba_address.partition(":")
-    if family == "ipv4":
-        return rest.rsplit(":", 1)[0]
-    if family == "ipv6":
-        host = rest.rsplit(":", 1)[0]
-        if host.lower().startswith("::ffff:") and "." in host:
-            return host[7:]
-        return f"[{host}]"
+    if family in ("ipv4", "ipv6"):
+        return windows_host(rest.rsplit(":", 1)[0])
     return samba_address
 
 
