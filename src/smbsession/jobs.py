@@ -183,11 +183,11 @@ def table(rows: Sequence[dict]) -> str:
 
 def _take_password() -> None:
     """Read the password :func:`start` sent on stdin into this process's environment
-    (where :mod:`smbsession.remote.password` looks; /proc shows only the environment a
+    (where :mod:`smbsession.cli.password` looks; /proc shows only the environment a
     process started with), then make stdin empty: the command has no pipeline input."""
     secret = sys.stdin.buffer.read().decode()
     if secret:
-        from .remote.password import PASSWORD_VARIABLE
+        from .cli.password import PASSWORD_VARIABLE
 
         os.environ[PASSWORD_VARIABLE] = secret
     null = os.open(os.devnull, os.O_RDONLY)

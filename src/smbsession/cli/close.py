@@ -21,6 +21,7 @@ from .formats import FORMATS, render
 from .get import GET_PARAMS, REMOTE, queries_for, remote_targets, remote_timeout
 from .helptext import Example, HelpPage
 from .params import COMMON_PARAMS, Param
+from .password import open_terminal
 from .streams import Streams
 
 _SHARED = {p.name: p for p in GET_PARAMS}
@@ -124,13 +125,6 @@ class _TerminalPrompt:
             self._say(_PROMPT_HELP)
 
 
-def _open_terminal() -> int | None:
-    try:
-        return os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
-    except OSError:
-        return None
-
-
 def _resolve(bound: dict, command: str, streams: Streams) -> list[SmbSession]:
     """Every session the query and the pipeline input choose, each once, in order."""
     inputs = pipeline.read_stdin(command)
@@ -174,7 +168,7 @@ def run_close(argv: Sequence[str], command: str = "Close-SmbSession") -> int:
             print(f"What if: {_operation(target(session))}")
         return 0
     force = bool(bound.get("force")) and not bound.get("confirm")
-    tty = None if force else _open_terminal()
+    tty = None if force else open_terminal()
     if not force and tty is None:
         raise ConfirmationRequired(
             f"{command}: nothing was closed: there is no terminal to confirm on. Closing a "
@@ -288,7 +282,7 @@ def _confirmed(units: dict[str, list[SmbSession]], bound: dict,
             "-Force. Nothing was closed.")
     if bound.get("force") and not bound.get("confirm"):
         return [s for members in units.values() for s in members]
-    tty = _open_terminal()
+    tty = open_terminal()
     if tty is None:
         raise ConfirmationRequired(
             f"{command}: nothing was closed: there is no terminal to confirm on. Closing a "

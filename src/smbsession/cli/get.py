@@ -186,7 +186,7 @@ def remote_targets(bound: dict[str, Any]) -> tuple[list[str], SmbLogon]:
     logon = fleet.SmbLogon(credential)
     parsed = fleet.check_targets(targets, logon)
     if fleet.needs_password(parsed):
-        from ..remote.password import smb_logon
+        from .password import smb_logon
 
         smb = next(t for t in parsed if isinstance(t, fleet.SmbTarget))
         who = credential or (f"{smb.domain}\\{smb.user}" if smb.domain else smb.user) or "smb"

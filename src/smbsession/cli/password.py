@@ -13,18 +13,21 @@ import getpass
 import os
 from collections.abc import Mapping
 
-from .fleet import SmbLogon
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..remote.fleet import SmbLogon
 
 #: The environment variable read for the password of smb:// targets.
 PASSWORD_VARIABLE = "SMBSESSION_PASSWORD"
 
 
-def _terminal_available() -> bool:
+def open_terminal() -> int | None:
+    """The controlling terminal, opened for reading and writing (None without one).
+    Prompts use it rather than stdin, which may carry pipeline input."""
     try:
-        os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+        return os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
     except OSError:
-        return False
-    return True
+        return None
 
 
 def smb_logon(credential: str | None, who: str,
@@ -33,14 +36,18 @@ def smb_logon(credential: str | None, who: str,
     from ``SMBSESSION_PASSWORD``, Kerberos when ``KRB5CCNAME`` is set and there is no
     password, else a password asked on the terminal for ``who`` (the account named in
     the prompt)."""
+    from ..remote.fleet import SmbLogon
+
     environ = os.environ if environ is None else environ
     password = environ.get(PASSWORD_VARIABLE)
     if password:
         return SmbLogon(credential, password)
     if environ.get("KRB5CCNAME"):
         return SmbLogon(credential, None, kerberos=True)
-    if not _terminal_available():
+    tty = open_terminal()
+    if tty is None:
         return SmbLogon(credential, None)
+    os.close(tty)
     try:
         password = getpass.getpass(f"Password for {who}: ")
     except (EOFError, KeyboardInterrupt):
