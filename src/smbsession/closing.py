@@ -134,6 +134,20 @@ def close_smb_session(
     return results
 
 
+def close_by_id(session_ids: list[int], smb_conf: str | None = None,
+                close_connection: bool = False) -> dict[int, tuple[bool, str]]:
+    """Close the sessions with these ids, without asking (confirm before calling), as
+    :func:`close_smb_session` with ``force``. Returns ``{session id: (closed,
+    message)}`` for the sessions the server still had; an id missing from it was already
+    gone. What remote targets run on the server, and the local target of a fleet."""
+    query = SessionQuery(session_id=tuple(session_ids), include_hidden=True)
+    try:
+        done = close_smb_session(query, smb_conf, force=True, close_connection=close_connection)
+    except SessionNotFound:
+        return {}
+    return {r.session.session_id: (r.closed, r.message) for r in done}
+
+
 def _not_found(query: SessionQuery) -> str:
     missing = query.unmatched([])
     if not missing:

@@ -183,19 +183,6 @@ class RemoteCloseResult:
     message: str
 
 
-def _close_local(sessions: list[SmbSession], smb_conf: str | None,
-                 close_connection: bool) -> dict[int, tuple[bool, str]]:
-    from .. import SessionQuery, close_smb_session
-    from ..closing import SessionNotFound
-
-    query = SessionQuery(session_id=tuple(s.session_id for s in sessions), include_hidden=True)
-    try:
-        done = close_smb_session(query, smb_conf, force=True, close_connection=close_connection)
-    except SessionNotFound:
-        return {}
-    return {r.session.session_id: (r.closed, r.message) for r in done}
-
-
 def smb_pairs(sessions: Sequence[SmbSession]) -> list[tuple[str, str | None]]:
     """The distinct (ClientComputerName, ClientUserName) pairs NetrSessionDel needs for
     ``sessions``, in order (each ends every session of that user from that client)."""
@@ -226,7 +213,9 @@ async def _close_one(target: Target, sessions: list[SmbSession], smb_conf: str |
         return results
     ids = [s.session_id for s in sessions]
     if isinstance(target, str):
-        done = await asyncio.to_thread(_close_local, sessions, smb_conf, close_connection)
+        from ..closing import close_by_id
+
+        done = await asyncio.to_thread(close_by_id, ids, smb_conf, close_connection)
     else:
         from .ssh import close_sessions_async
 

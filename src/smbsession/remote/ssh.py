@@ -49,11 +49,10 @@ try:
             answer = {"sessions": [s.to_dict() for s in result.sessions],
                       "warnings": result.warnings}
         else:
+            from smbsession.closing import close_by_id
             args = json.loads(sys.argv[3])
-            query = smbsession.SessionQuery(session_id=tuple(args["ids"]), include_hidden=True)
-            done = smbsession.close_smb_session(query, conf, force=True,
-                                                close_connection=args["close_connection"])
-            answer = {"results": [[r.session.session_id, r.closed, r.message] for r in done]}
+            done = close_by_id(args["ids"], conf, args["close_connection"])
+            answer = {"results": [[sid, *outcome] for sid, outcome in done.items()]}
     except smbsession.SmbSessionError as exc:
         answer = {"error": str(exc)}
     print(json.dumps(answer))
@@ -173,10 +172,9 @@ async def close_sessions_async(target: SshTarget, session_ids: list[int],
                                smb_conf: str | None = None, close_connection: bool = False,
                                timeout: float = 30.0,
                                **options: object) -> dict[int, tuple[bool, str]]:
-    """Close the sessions ``session_ids`` of the Samba server at ``target``, as
-    :func:`smbsession.close_smb_session` does locally (run there as root, without asking:
-    confirm before calling). Returns ``{session id: (closed, message)}`` for the sessions
-    the server still had; an id missing from it was already gone."""
+    """Close the sessions ``session_ids`` of the Samba server at ``target``: runs
+    :func:`smbsession.closing.close_by_id` there (as root, without asking: confirm before
+    calling) and returns what it returns."""
     request = json.dumps({"ids": session_ids, "close_connection": close_connection})
     answer = await _run_reader(target, ["close", smb_conf or "", request], timeout, options)
     try:
