@@ -126,3 +126,11 @@ def test_a_string_running_past_its_record_is_skipped(server: Path) -> None:
     code, rows, err = get(server)
     assert code == 1 and rows is not None
     assert "smbXsrv_tcon_global.tdb: skipped 1 tree connect record" in err
+
+
+def test_a_targets_warning_reaches_the_fleet_listing(server: Path) -> None:
+    (server.parent / "lock" / "smbXsrv_tcon_global.tdb").write_bytes(os.urandom(8192))
+    out = run_cli("get", "-SmbConf", str(server), "-CimSession", "localhost", "-Format", "Json")
+    assert out.returncode == 1 and json.loads(out.stdout) == []
+    assert "WARNING: localhost: smbXsrv_tcon_global.tdb: unreadable" in out.stderr
+    assert "Traceback" not in out.stderr

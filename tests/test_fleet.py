@@ -95,7 +95,7 @@ def test_throttle_limit_is_how_many_targets_are_asked_at_once() -> None:
         timings = {}
         for throttle in (1, 4):
             started = time.monotonic()
-            sessions, errors = fleet.read_many(targets, throttle=throttle, timeout=1.0,
+            sessions, errors, _warnings = fleet.read_many(targets, throttle=throttle, timeout=1.0,
                                                logon=logon)
             timings[throttle] = time.monotonic() - started
             assert sessions == [] and len(errors) == 4

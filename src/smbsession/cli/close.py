@@ -222,7 +222,10 @@ def _run_remote(bound: dict, command: str, streams: Streams) -> int:
     targets, logon = remote_targets(bound)
     throttle = int(bound.get("throttle_limit") or 0)
     timeout = remote_timeout(bound)
-    sessions, errors = read_many(targets, bound.get("smb_conf"), throttle, timeout, logon)
+    sessions, errors, warnings = read_many(targets, bound.get("smb_conf"), throttle, timeout,
+                                           logon)
+    for line in warnings:
+        streams.warning(line)
     for line in errors:
         streams.error(line)
     inputs = pipeline.read_stdin(command)

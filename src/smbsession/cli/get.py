@@ -204,11 +204,13 @@ def _read_remote(bound: dict[str, Any], streams: Streams) -> list[SmbSession]:
     from ..remote.fleet import read_many
 
     targets, logon = remote_targets(bound)
-    sessions, errors = read_many(targets, bound.get("smb_conf"),
-                                 int(bound.get("throttle_limit") or 0),
-                                 remote_timeout(bound), logon)
+    sessions, errors, warnings = read_many(targets, bound.get("smb_conf"),
+                                           int(bound.get("throttle_limit") or 0),
+                                           remote_timeout(bound), logon)
     streams.verbose(f"{len(sessions)} session(s) from {len(targets) - len(errors)} of "
                     f"{len(targets)} target(s).")
+    for line in warnings:
+        streams.warning(line)
     for line in errors:
         streams.error(line)
     return sessions

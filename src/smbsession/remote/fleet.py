@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from ..errors import InvalidParameter, RemoteError, SmbSessionError
-from ..model import SmbSession
+from ..model import SmbSession, SourceResult
 from .srvs import SmbTarget, parse_smb_target
 from .ssh import SshTarget, parse_ssh_target
 
@@ -94,25 +94,26 @@ def needs_password(targets: Sequence[Target]) -> bool:
     return any(isinstance(t, SmbTarget) for t in targets)
 
 
-def _local(raw: str, smb_conf: str | None) -> list[SmbSession]:
+def _local(raw: str, smb_conf: str | None) -> SourceResult:
     from .. import read_sessions
 
-    return [dataclasses.replace(s, ps_computer_name=raw)
-            for s in read_sessions(smb_conf).sessions]
+    result = read_sessions(smb_conf)
+    result.sessions = [dataclasses.replace(s, ps_computer_name=raw) for s in result.sessions]
+    return result
 
 
 async def _list_one(target: Target, smb_conf: str | None, timeout: float,
-                    logon: SmbLogon) -> list[SmbSession]:
+                    logon: SmbLogon) -> SourceResult:
     if isinstance(target, str):
         return await asyncio.to_thread(_local, target, smb_conf)
     if isinstance(target, SmbTarget):
         from . import srvs
 
-        return await asyncio.to_thread(srvs.list_sessions, target, logon.password, timeout,
-                                       logon.kerberos)
-    from .ssh import list_sessions_async
+        return SourceResult(await asyncio.to_thread(
+            srvs.list_sessions, target, logon.password, timeout, logon.kerberos))
+    from .ssh import read_sessions_async
 
-    return await list_sessions_async(target, smb_conf, timeout)
+    return await read_sessions_async(target, smb_conf, timeout)
 
 
 def _name(target: Target) -> str:
@@ -152,26 +153,31 @@ def _each(targets: Sequence[Target], throttle: int, timeout: float,
 
 
 def read_many(targets: Sequence[str], smb_conf: str | None = None, throttle: int = 0,
-              timeout: float = 60.0,
-              logon: SmbLogon | None = None) -> tuple[list[SmbSession], list[str]]:
+              timeout: float = 60.0, logon: SmbLogon | None = None,
+              ) -> tuple[list[SmbSession], list[str], list[str]]:
     """Ask every target for its sessions.
 
     ``smb_conf`` applies to the local and ssh:// targets (on each server); ``logon`` says
-    how smb:// targets log on. Returns (the sessions, in target order; one error line
-    ``<target>: <reason>`` per target that failed). Raises :class:`InvalidParameter` for
-    a target that cannot be parsed, before anything is asked.
+    how smb:// targets log on. Returns the sessions, in target order; one error line
+    ``<target>: <reason>`` per target that failed; and the warnings of the targets that
+    answered (records they skipped, a fallback source), each ``<target>: <warning>``.
+    Raises :class:`InvalidParameter` for a target that cannot be parsed, before anything
+    is asked.
     """
     logon = logon or SmbLogon()
     parsed = check_targets(targets, logon)
     sessions: list[SmbSession] = []
     errors: list[str] = []
-    for result in _each(parsed, throttle, timeout,
-                        lambda t: _list_one(t, smb_conf, timeout, logon)):
+    warnings: list[str] = []
+    for target, result in zip(parsed, _each(parsed, throttle, timeout,
+                                            lambda t: _list_one(t, smb_conf, timeout, logon)),
+                              strict=True):
         if isinstance(result, str):
             errors.append(result)
         else:
-            sessions.extend(result)
-    return sessions, errors
+            sessions.extend(result.sessions)
+            warnings.extend(f"{_name(target)}: {w}" for w in result.warnings)
+    return sessions, errors, warnings
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,7 +21,7 @@ import zipfile
 from pathlib import Path
 
 from ..errors import InvalidParameter, RemoteError
-from ..model import ATTRIBUTE_OF, SmbSession
+from ..model import ATTRIBUTE_OF, SmbSession, SourceResult
 
 #: The modules the server runs: the local reader and what it imports, nothing else.
 _READER = (
@@ -158,12 +158,14 @@ async def _run_reader(target: SshTarget, args: list[str], timeout: float,
     return answer
 
 
-async def list_sessions_async(target: SshTarget, smb_conf: str | None = None,
-                              timeout: float = 30.0, **options: object) -> list[SmbSession]:
-    """List the sessions of the Samba server at ``target`` (see :func:`list_sessions`)."""
+async def read_sessions_async(target: SshTarget, smb_conf: str | None = None,
+                              timeout: float = 30.0, **options: object) -> SourceResult:
+    """Read the sessions of the Samba server at ``target``, with the warnings of its
+    reader (see :func:`list_sessions`)."""
     answer = await _run_reader(target, ["list", smb_conf or ""], timeout, options)
     try:
-        return [_session(row, target.raw) for row in answer["sessions"]]
+        return SourceResult([_session(row, target.raw) for row in answer["sessions"]],
+                            [str(w) for w in answer.get("warnings", [])], f"ssh {target.raw}")
     except (KeyError, TypeError, ValueError) as exc:
         raise RemoteError(f"{target.raw}: the server's answer is malformed ({exc})") from None
 
@@ -209,4 +211,4 @@ def list_sessions(target: SshTarget, smb_conf: str | None = None, timeout: float
     """
     import asyncio
 
-    return asyncio.run(list_sessions_async(target, smb_conf, timeout, **options))
+    return asyncio.run(read_sessions_async(target, smb_conf, timeout, **options)).sessions
