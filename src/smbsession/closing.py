@@ -46,6 +46,16 @@ def target(session: SmbSession) -> str:
     return str(session.session_id)
 
 
+def require_force(close_connection: bool, force: bool) -> None:
+    """Raise :class:`ConfirmationRequired` for ``close_connection`` without ``force``:
+    ending a connection ends its other sessions, which no prompt names."""
+    if close_connection and not force:
+        raise ConfirmationRequired(
+            "Close-SmbSession: -CloseConnection ends every session on the connection; "
+            "it needs -Force as well."
+        )
+
+
 def close_smb_session(
     query: SessionQuery,
     smb_conf: str | None = None,
@@ -75,11 +85,7 @@ def close_smb_session(
 
     if os.geteuid() != 0 and not what_if:
         raise AccessDenied("Close-SmbSession: closing sessions needs root. Run it with sudo.")
-    if close_connection and not force:
-        raise ConfirmationRequired(
-            "Close-SmbSession: -CloseConnection ends every session on the connection; "
-            "it needs -Force as well."
-        )
+    require_force(close_connection, force)
     config = samba_config.load_config(smb_conf)
     server.check_readable(config)
     pid = server.smbd_pid(config)

@@ -13,12 +13,20 @@ import sys
 from collections.abc import Sequence
 
 from .. import SessionQuery, close_smb_session, read_sessions
-from ..closing import NO, NO_TO_ALL, YES, YES_TO_ALL, ConfirmationRequired, target
+from ..closing import (
+    NO,
+    NO_TO_ALL,
+    YES,
+    YES_TO_ALL,
+    ConfirmationRequired,
+    require_force,
+    target,
+)
 from ..model import SmbSession
 from . import pipeline, view
 from .binder import Binder, wants_help
 from .formats import FORMATS, render
-from .get import GET_PARAMS, REMOTE, queries_for, remote_targets, remote_timeout
+from .get import GET_PARAMS, REMOTE, not_found, queries_for, remote_targets, remote_timeout
 from .helptext import Example, HelpPage
 from .params import COMMON_PARAMS, Param
 from .password import open_terminal
@@ -98,8 +106,17 @@ def _operation(what: str) -> str:
 class _TerminalPrompt:
     """Asks on the controlling terminal (stdin may carry pipeline input)."""
 
-    def __init__(self, tty: int) -> None:
+    def __init__(self, command: str) -> None:
+        tty = open_terminal()
+        if tty is None:
+            raise ConfirmationRequired(
+                f"{command}: nothing was closed: there is no terminal to confirm on. Closing "
+                "a session closes its open files; add -Force to close without asking."
+            )
         self.tty = tty
+
+    def close(self) -> None:
+        os.close(self.tty)
 
     def _say(self, text: str) -> None:
         os.write(self.tty, text.encode())
@@ -140,8 +157,7 @@ def _resolve(bound: dict, command: str, streams: Streams) -> list[SmbSession]:
         for session in selected:
             chosen.setdefault(session.session_id, session)
         for prop, value in query.unmatched(selected):
-            streams.error(f"No MSFT_SmbSession objects found with property '{prop}' equal "
-                          f"to '{value}'.  Verify the value of the property and retry.")
+            streams.error(not_found(prop, value))
     return list(chosen.values())
 
 
@@ -168,21 +184,15 @@ def run_close(argv: Sequence[str], command: str = "Close-SmbSession") -> int:
             print(f"What if: {_operation(target(session))}")
         return 0
     force = bool(bound.get("force")) and not bound.get("confirm")
-    tty = None if force else open_terminal()
-    if not force and tty is None:
-        raise ConfirmationRequired(
-            f"{command}: nothing was closed: there is no terminal to confirm on. Closing a "
-            "session closes its open files; add -Force to close without asking."
-        )
+    prompt = None if force else _TerminalPrompt(command)
     try:
         results = close_smb_session(
-            query, smb_conf=bound.get("smb_conf"), force=force,
-            confirm=None if tty is None else _TerminalPrompt(tty),
+            query, smb_conf=bound.get("smb_conf"), force=force, confirm=prompt,
             close_connection=bool(bound.get("close_connection")),
         )
     finally:
-        if tty is not None:
-            os.close(tty)
+        if prompt is not None:
+            prompt.close()
     closed = []
     for result in results:
         if result.closed:
@@ -217,9 +227,9 @@ def _unit_name(session: SmbSession, by_pair: bool) -> str:
 def _run_remote(bound: dict, command: str, streams: Streams) -> int:
     """Close-SmbSession -CimSession: list every target, choose, confirm here, then close
     on each target (smb:// ones by user and client, which says so first)."""
-    from ..remote.fleet import close_many, read_many
+    from ..remote.fleet import SmbTarget, close_many, read_many
 
-    targets, logon = remote_targets(bound)
+    targets, parsed, logon = remote_targets(bound)
     throttle = int(bound.get("throttle_limit") or 0)
     timeout = remote_timeout(bound)
     sessions, errors, warnings = read_many(targets, bound.get("smb_conf"), throttle, timeout,
@@ -230,7 +240,7 @@ def _run_remote(bound: dict, command: str, streams: Streams) -> int:
         streams.error(line)
     inputs = pipeline.read_stdin(command)
     queries = queries_for(bound, inputs, command, streams, CLOSE_PARAMS)
-    smb = {raw for raw in targets if raw.strip().lower().startswith("smb://")}
+    smb = {raw for raw, t in zip(targets, parsed, strict=True) if isinstance(t, SmbTarget)}
     units: dict[str, list[SmbSession]] = {}
     for query in queries:
         selected = query.select(sessions)
@@ -238,8 +248,7 @@ def _run_remote(bound: dict, command: str, streams: Streams) -> int:
             units.setdefault(_unit_name(session, session.ps_computer_name in smb), []
                              ).append(session)
         for prop, value in query.unmatched(selected):
-            streams.error(f"No MSFT_SmbSession objects found with property '{prop}' equal "
-                          f"to '{value}'.  Verify the value of the property and retry.")
+            streams.error(not_found(prop, value))
     if not units:
         if not streams.errors:
             streams.error("No MSFT_SmbSession objects found.")
@@ -259,38 +268,28 @@ def _run_remote(bound: dict, command: str, streams: Streams) -> int:
                                  bool(bound.get("close_connection")))
     for line in errors:
         streams.error(line)
-    closed = []
-    said: set[str] = set()
-    for result in results:
-        name = _unit_name(result.session, result.session.ps_computer_name in smb)
-        if result.closed:
-            closed.append(result.session)
-        if name in said:
+    # The members of a unit share one outcome: a session, or NetrSessionDel's pair.
+    outcome = {id(r.session): r for r in results}
+    for name, members in units.items():
+        result = outcome.get(id(members[0]))
+        if result is None:  # declined, or its target failed (reported above)
             continue
-        said.add(name)
         if result.closed:
             streams.verbose(f"{name}: {result.message}.")
         else:
             streams.error(f"{name}: {result.message}")
-    _pass_thru(bound, command, closed)
+    _pass_thru(bound, command, [r.session for r in results if r.closed])
     return 1 if streams.errors else 0
 
 
 def _confirmed(units: dict[str, list[SmbSession]], bound: dict,
                command: str) -> list[SmbSession]:
     """The sessions of the units confirmed on the terminal (all of them with -Force)."""
-    if bound.get("close_connection") and not bound.get("force"):
-        raise ConfirmationRequired(
-            f"{command}: -CloseConnection ends every session on the connection; it needs "
-            "-Force. Nothing was closed.")
-    if bound.get("force") and not bound.get("confirm"):
+    force = bool(bound.get("force")) and not bound.get("confirm")
+    require_force(bool(bound.get("close_connection")), force)
+    if force:
         return [s for members in units.values() for s in members]
-    tty = open_terminal()
-    if tty is None:
-        raise ConfirmationRequired(
-            f"{command}: nothing was closed: there is no terminal to confirm on. Closing a "
-            "session closes its open files; add -Force to close without asking.")
-    prompt = _TerminalPrompt(tty)
+    prompt = _TerminalPrompt(command)
     chosen: list[SmbSession] = []
     try:
         answer = YES
@@ -302,5 +301,5 @@ def _confirmed(units: dict[str, list[SmbSession]], bound: dict,
             if answer in (YES, YES_TO_ALL):
                 chosen.extend(members)
     finally:
-        os.close(tty)
+        prompt.close()
     return chosen

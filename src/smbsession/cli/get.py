@@ -24,7 +24,7 @@ TYPE_CHECKING = False  # typing itself costs a local listing 2 ms of start-up
 if TYPE_CHECKING:
     from typing import Any
 
-    from ..remote.fleet import SmbLogon
+    from ..remote.fleet import SmbLogon, Target
 
 GET_PARAMS: tuple[Param, ...] = (
     Param("SessionId", "uint64", array=True, position=0, pipeline=True,
@@ -120,7 +120,8 @@ def queries_for(
     return queries
 
 
-def _not_found(prop: str, value: object) -> str:
+def not_found(prop: str, value: object) -> str:
+    """PowerShell's message for a filter value that matched no session."""
     return (
         f"No MSFT_SmbSession objects found with property '{prop}' equal to '{value}'.  "
         "Verify the value of the property and retry."
@@ -159,7 +160,7 @@ def _selected(
         streams.verbose(f"{query.describe()}: {len(selected)} session(s).")
         yield from selected
         for prop, value in query.unmatched(selected):
-            if streams.error(_not_found(prop, value)):
+            if streams.error(not_found(prop, value)):
                 return
 
 
@@ -176,9 +177,9 @@ def _read(bound: dict[str, object], streams: Streams) -> list[SmbSession]:
     return result.sessions
 
 
-def remote_targets(bound: dict[str, Any]) -> tuple[list[str], SmbLogon]:
-    """The -CimSession targets, checked, and how smb:// targets log on (the password
-    asked for here, once, when one of them needs it)."""
+def remote_targets(bound: dict[str, Any]) -> tuple[list[str], list[Target], SmbLogon]:
+    """The -CimSession targets as written and as parsed, and how smb:// targets log on
+    (the password asked for here, once, when one of them needs it)."""
     from ..remote import fleet
 
     targets = list(bound["cim_session"])
@@ -191,7 +192,7 @@ def remote_targets(bound: dict[str, Any]) -> tuple[list[str], SmbLogon]:
         smb = next(t for t in parsed if isinstance(t, fleet.SmbTarget))
         who = credential or (f"{smb.domain}\\{smb.user}" if smb.domain else smb.user) or "smb"
         logon = smb_logon(credential, f"{who} ({len(parsed)} target(s))")
-    return targets, logon
+    return targets, parsed, logon
 
 
 def remote_timeout(bound: dict[str, Any]) -> float:
@@ -203,7 +204,7 @@ def _read_remote(bound: dict[str, Any], streams: Streams) -> list[SmbSession]:
     """Ask every -CimSession target; report each failed one as an error."""
     from ..remote.fleet import read_many
 
-    targets, logon = remote_targets(bound)
+    targets, _parsed, logon = remote_targets(bound)
     sessions, errors, warnings = read_many(targets, bound.get("smb_conf"),
                                            int(bound.get("throttle_limit") or 0),
                                            remote_timeout(bound), logon)
@@ -231,7 +232,7 @@ def run_get(argv: Sequence[str], command: str = "Get-SmbSession", in_job: bool =
 
         password = None
         if bound.get("cim_session"):
-            password = remote_targets(bound)[1].password
+            password = remote_targets(bound)[2].password
         row = jobs.start(" ".join([command, *argv]), list(argv), password)
         sys.stdout.write(jobs.table([row]))
         return 0
