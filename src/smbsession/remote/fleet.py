@@ -21,6 +21,7 @@ import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
+from ..closing import CloseResult, close_by_id
 from ..errors import InvalidParameter, RemoteError, SmbSessionError
 from ..model import SmbSession, SourceResult
 from .srvs import SmbTarget, parse_smb_target
@@ -180,28 +181,16 @@ def read_many(targets: Sequence[str], smb_conf: str | None = None, throttle: int
     return sessions, errors, warnings
 
 
-@dataclasses.dataclass(frozen=True)
-class RemoteCloseResult:
-    """What happened to one session of a remote target."""
-
-    session: SmbSession
-    closed: bool
-    message: str
-
-
 def smb_pairs(sessions: Sequence[SmbSession]) -> list[tuple[str, str | None]]:
     """The distinct (ClientComputerName, ClientUserName) pairs NetrSessionDel needs for
     ``sessions``, in order (each ends every session of that user from that client)."""
-    pairs: dict[tuple[str, str | None], None] = {}
-    for s in sessions:
-        if s.client_computer_name:
-            pairs.setdefault((s.client_computer_name, s.client_user_name), None)
-    return list(pairs)
+    return list(dict.fromkeys((s.client_computer_name, s.client_user_name)
+                              for s in sessions if s.client_computer_name))
 
 
 async def _close_one(target: Target, sessions: list[SmbSession], smb_conf: str | None,
                      timeout: float, logon: SmbLogon,
-                     close_connection: bool) -> list[RemoteCloseResult]:
+                     close_connection: bool) -> list[CloseResult]:
     if isinstance(target, SmbTarget):
         from . import srvs
 
@@ -209,30 +198,27 @@ async def _close_one(target: Target, sessions: list[SmbSession], smb_conf: str |
         reasons = await asyncio.to_thread(srvs.delete_sessions, target, logon.password, pairs,
                                           timeout, logon.kerberos)
         outcome = dict(zip(pairs, reasons, strict=True))
-        results = []
-        for s in sessions:
+
+        def result(s: SmbSession) -> CloseResult:
             reason = outcome.get((s.client_computer_name or "", s.client_user_name),
                                  "no client address to name in NetrSessionDel")
-            results.append(RemoteCloseResult(
-                s, reason is None,
-                reason or "ended by NetrSessionDel"))
-        return results
+            return CloseResult(s, reason is None, reason or "ended by NetrSessionDel")
+
+        return [result(s) for s in sessions]
     ids = [s.session_id for s in sessions]
     if isinstance(target, str):
-        from ..closing import close_by_id
-
         done = await asyncio.to_thread(close_by_id, ids, smb_conf, close_connection)
     else:
         from .ssh import close_sessions_async
 
         done = await close_sessions_async(target, ids, smb_conf, close_connection, timeout)
-    return [RemoteCloseResult(s, *done.get(s.session_id, (False, "not found: already gone")))
+    return [CloseResult(s, *done.get(s.session_id, (False, "not found: already gone")))
             for s in sessions]
 
 
 def close_many(chosen: Sequence[SmbSession], smb_conf: str | None = None, throttle: int = 0,
                timeout: float = 60.0, logon: SmbLogon | None = None,
-               close_connection: bool = False) -> tuple[list[RemoteCloseResult], list[str]]:
+               close_connection: bool = False) -> tuple[list[CloseResult], list[str]]:
     """Close ``chosen`` sessions, each on the target it was listed from
     (``ps_computer_name``), without asking: confirm before calling.
 
@@ -248,10 +234,10 @@ def close_many(chosen: Sequence[SmbSession], smb_conf: str | None = None, thrott
         by_target.setdefault(s.ps_computer_name or "localhost", []).append(s)
     names = list(by_target)
     parsed = check_targets(names, logon)
-    results: list[RemoteCloseResult] = []
+    results: list[CloseResult] = []
     errors: list[str] = []
 
-    def ask(target: Target) -> Awaitable[list[RemoteCloseResult]]:
+    def ask(target: Target) -> Awaitable[list[CloseResult]]:
         return _close_one(target, by_target[_name(target)], smb_conf, timeout, logon,
                           close_connection)
 
