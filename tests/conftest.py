@@ -336,3 +336,19 @@ def churn_client(lab: Lab, stop: threading.Event, errors: list[str], index: int)
                 time.sleep(0.05)
         except Exception as exc:
             errors.append(repr(exc))
+
+
+@contextlib.contextmanager
+def silent_servers(count: int = 1) -> Iterator[list[int]]:
+    """Loopback ports that accept connections and never say a word (a hostile or hung
+    server); yield their port numbers."""
+    import socket
+
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket())
+            sock.bind(("127.0.0.1", 0))
+            sock.listen(8)
+            ports.append(sock.getsockname()[1])
+        yield ports

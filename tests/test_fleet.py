@@ -4,8 +4,6 @@ Close-SmbSession on smb:// targets."""
 
 from __future__ import annotations
 
-import contextlib
-import socket
 import sqlite3
 import sys
 import time
@@ -15,7 +13,14 @@ from pathlib import Path
 import pytest
 
 import smbsession
-from conftest import Terminal, run_cli, running_lab, smbprotocol_sessions, wait_for
+from conftest import (
+    Terminal,
+    run_cli,
+    running_lab,
+    silent_servers,
+    smbprotocol_sessions,
+    wait_for,
+)
 from smbsession.lab import WORKGROUP, Lab, free_port
 from smbsession.remote import fleet
 
@@ -35,19 +40,6 @@ def smb(lab: Lab, who: str = f"{WORKGROUP}\\root@") -> str:
 
 def env_for(lab: Lab, **extra: str) -> dict[str, str]:
     return {"SMBSESSION_PASSWORD": lab.user("root").password, **extra}
-
-
-@contextlib.contextmanager
-def silent_servers(count: int) -> Iterator[list[int]]:
-    """Loopback ports that accept connections and never say a word."""
-    with contextlib.ExitStack() as stack:
-        ports = []
-        for _ in range(count):
-            sock = stack.enter_context(socket.socket())
-            sock.bind(("127.0.0.1", 0))
-            sock.listen(8)
-            ports.append(sock.getsockname()[1])
-        yield ports
 
 
 def users_of(lab: Lab) -> set[str]:

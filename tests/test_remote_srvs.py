@@ -9,11 +9,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
-from conftest import SRC, smbprotocol_sessions
+from conftest import SRC, silent_servers, smbprotocol_sessions
 from smbsession.errors import InvalidParameter, SmbSessionError
 from smbsession.lab import WORKGROUP, Lab, free_port, ipv6_loopback_available
 
@@ -136,20 +135,12 @@ def test_a_closed_port_fails_fast() -> None:
     assert message == f"{t.raw}: cannot connect to 127.0.0.1:{t.port}: Connection refused"
 
 
-@pytest.fixture
-def silent_server() -> Iterator[int]:
-    """A loopback port that accepts connections and never says a word."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(8)
-        yield sock.getsockname()[1]
-
-
-def test_a_server_that_never_answers_fails_within_the_timeout(silent_server: int) -> None:
-    t = parse_smb_target(f"smb://root@127.0.0.1:{silent_server}")
-    start = time.monotonic()
-    with pytest.raises(RemoteError) as err:
-        list_sessions(t, "unused-secret", timeout=2)
+def test_a_server_that_never_answers_fails_within_the_timeout() -> None:
+    with silent_servers() as (port,):
+        t = parse_smb_target(f"smb://root@127.0.0.1:{port}")
+        start = time.monotonic()
+        with pytest.raises(RemoteError) as err:
+            list_sessions(t, "unused-secret", timeout=2)
     assert time.monotonic() - start < 4
     assert str(err.value) == f"{t.raw}: no answer within 2 s"
 

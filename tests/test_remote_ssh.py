@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import smbsession
-from conftest import smbprotocol_sessions
+from conftest import silent_servers, smbprotocol_sessions
 from smbsession.lab import Lab, free_port
 from smbsession.labssh import SSHD
 from smbsession.labssh import LabSshd as Sshd
@@ -137,12 +137,8 @@ def test_close_over_ssh_closes_just_that_session(lab: Lab, sshd: Sshd,
 
 
 def test_a_server_that_never_answers_fails_within_the_timeout() -> None:
-    import socket
-
-    with socket.socket() as quiet:
-        quiet.bind(("127.0.0.1", 0))
-        quiet.listen(4)
-        target = parse_ssh_target(f"ssh://root@127.0.0.1:{quiet.getsockname()[1]}")
+    with silent_servers() as (port,):
+        target = parse_ssh_target(f"ssh://root@127.0.0.1:{port}")
         started = time.monotonic()
         with pytest.raises(RemoteError) as err:
             list_sessions(target, timeout=2)
