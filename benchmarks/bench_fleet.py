@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import smbprotocol_sessions  # noqa: E402
+from helpers.sshd import LabSshd  # noqa: E402
 from smbsession.lab import Lab  # noqa: E402
-from smbsession.labssh import LabSshd  # noqa: E402
 
 
 class DelayRelay:

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from smbsession.lab import SHARE, Lab  # noqa: E402
-from smbsession.labclients import open_file  # noqa: E402
+from smbsession.lab.clients import open_file  # noqa: E402
 
 SESSIONS_PER_CONNECTION = 500
 _SCRIPT = Path(sys.executable).with_name("Get-SmbSession")

@@ -152,7 +152,7 @@ def smbprotocol_sessions(lab: Lab, users: list[str], dialect: int | None = None,
     from smbprotocol.session import Session
     from smbprotocol.tree import TreeConnect
 
-    from smbsession.labclients import open_file
+    from smbsession.lab.clients import open_file
 
     conn = Connection(uuid.uuid4(), host, lab.port)
     conn.connect(dialect)

@@ -52,11 +52,14 @@ def test_records_of_gone_smbds_are_not_listed(server: Path) -> None:
     assert (code, rows) == (0, []), err
 
 
-def test_empty_lock_directory_lists_nothing(server: Path) -> None:
+def test_a_lock_directory_without_databases_while_smbd_runs_is_an_error(server: Path) -> None:
+    # smbd creates its global databases when it starts, so a running smbd whose lock
+    # directory has none is looked for in the wrong place: say so, never an empty table.
     for kind in DATABASES:
         os.unlink(server.parent / "lock" / f"smbXsrv_{kind}_global.tdb")
-    code, rows, _ = get(server)
-    assert (code, rows) == (0, [])
+    code, rows, err = get(server)
+    assert (code, rows) == (1, None)
+    assert "smbXsrv_session_global.tdb" in err and str(server.parent / "lock") in err, err
 
 
 def test_session_database_of_random_bytes_is_a_clear_error(server: Path) -> None:

@@ -17,7 +17,7 @@ from smbsession import (
     close_smb_session,
 )
 from smbsession.lab import Lab
-from smbsession.labclients import open_file
+from smbsession.lab.clients import open_file
 
 
 def live_ids(lab: Lab) -> set[int]:

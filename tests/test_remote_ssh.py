@@ -12,9 +12,9 @@ import pytest
 
 import smbsession
 from conftest import silent_servers, smbprotocol_sessions
+from helpers.sshd import SSHD
+from helpers.sshd import LabSshd as Sshd
 from smbsession.lab import Lab, free_port
-from smbsession.labssh import SSHD
-from smbsession.labssh import LabSshd as Sshd
 
 pytest.importorskip("asyncssh")
 from smbsession.remote.ssh import RemoteError, list_sessions, parse_ssh_target

@@ -37,7 +37,6 @@ sys.path.insert(0, str(ROOT / "src"))
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from smbsession.netinfo import SockDiagError, parse_inet_diag_messages  # noqa: E402
 from smbsession.samba.messaging import encode_session_close  # noqa: E402
 from smbsession.samba.smbxsrv import (  # noqa: E402
     NdrError,
@@ -47,6 +46,7 @@ from smbsession.samba.smbxsrv import (  # noqa: E402
     layout_for_version,
 )
 from smbsession.samba.tdb import TdbFormatError, read_tdb, stream_tdb  # noqa: E402
+from smbsession.sockdiag import SockDiagError, parse_inet_diag_messages  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
 _BATCH = 300
@@ -63,8 +63,8 @@ def _records() -> dict[str, list[tuple[bytes, str]]]:
 
 
 def _netlink_reply() -> bytes:
-    """A real sock_diag reply (IPv4 and IPv6 dumps) captured by tests/fixtures/netinfo."""
-    folder = ROOT / "tests" / "fixtures" / "netinfo"
+    """A real sock_diag reply (IPv4 and IPv6 dumps) captured by tests/fixtures/sockdiag."""
+    folder = ROOT / "tests" / "fixtures" / "sockdiag"
     return (folder / "ipv4.bin").read_bytes() + (folder / "ipv6.bin").read_bytes()
 
 

@@ -80,33 +80,29 @@ def read_sessions(smb_conf: str | None = None, source: str = "auto") -> SourceRe
         raise InvalidParameter(
             f"-Source: '{source}' is not a source; use one of: {', '.join(SOURCES)}."
         )
-    from .samba import config as samba_config
-    from .samba import server, smbxsrv, version
+    from .samba import server as samba_server
+    from .samba import smbxsrv
 
-    config = samba_config.load_config(smb_conf)
-    server.check_readable(config)
+    server = samba_server.resolve(smb_conf)
     if source == "smbstatus":
         from .samba import smbstatus
 
-        return smbstatus.read_sessions(config)
-    pid = server.smbd_pid(config)
-    release = version.smbd_version(pid) if pid else None
-    layout = smbxsrv.layout_for_version(release)
-    if layout is None:
+        return smbstatus.read_sessions(server.config)
+    if server.layout is None:
         reason = (
-            f"Samba {release or '(version unknown)'} stores sessions in a layout this "
+            f"Samba {server.release or '(version unknown)'} stores sessions in a layout this "
             f"smbsession does not know (it knows {', '.join(smbxsrv.KNOWN_LAYOUTS)})"
         )
         if source == "tdb":
             raise SourceError(f"-Source tdb: {reason}.")
         from .samba import smbstatus
 
-        result = smbstatus.read_sessions(config)
+        result = smbstatus.read_sessions(server.config)
         result.warnings.insert(0, f"{reason}; reading through smbstatus, with fewer properties")
         return result
-    from .samba import direct
+    from .samba import tdb_source
 
-    return direct.read_sessions(config, layout)
+    return tdb_source.read_sessions(server)
 
 
 def get_smb_session(

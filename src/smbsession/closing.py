@@ -78,18 +78,15 @@ def close_smb_session(
     query selects nothing, :class:`ConfirmationRequired` when neither ``force`` nor
     ``confirm`` is given; in all three cases nothing is closed.
     """
-    from . import read_sessions
-    from .samba import close as backend
-    from .samba import config as samba_config
-    from .samba import server, smbxsrv, version
+    from .samba import logoff as backend
+    from .samba import server as samba_server
+    from .samba import tdb_source
 
     if os.geteuid() != 0 and not what_if:
         raise AccessDenied("Close-SmbSession: closing sessions needs root. Run it with sudo.")
     require_force(close_connection, force)
-    config = samba_config.load_config(smb_conf)
-    server.check_readable(config)
-    pid = server.smbd_pid(config)
-    layout = smbxsrv.layout_for_version(version.smbd_version(pid) if pid else None)
+    server = samba_server.resolve(smb_conf)
+    layout = server.layout
     if layout is None:
         raise SourceError(
             "Close-SmbSession: this Samba release's session records are not known to "
@@ -97,7 +94,7 @@ def close_smb_session(
         )
     if query.session_id:  # a session asked for by id is closed even if hidden
         query = dataclasses.replace(query, include_hidden=True)
-    selected = query.select(read_sessions(smb_conf, source="tdb").sessions)
+    selected = query.select(tdb_source.read_sessions(server).sessions)
     if not selected:
         raise SessionNotFound(_not_found(query))
     if what_if:
@@ -107,7 +104,7 @@ def close_smb_session(
             "Close-SmbSession: nothing was closed. Closing a session closes its open files; "
             "confirm with -Force, or run it on a terminal to answer -Confirm prompts."
         )
-    records = backend.live_sessions(config, layout)
+    records = backend.live_sessions(server, layout)
     results: list[CloseResult] = []
     answer_all: str | None = YES_TO_ALL if force else None
     closed_ids: set[int] = set()
@@ -127,12 +124,12 @@ def close_smb_session(
             continue
         try:
             if close_connection:
-                ended = backend.close_connection(config, layout, record, timeout)
+                ended = backend.close_connection(server, layout, record, timeout)
                 closed_ids.update(ended)
                 results.append(CloseResult(session, True, f"connection ended ({len(ended)} "
                                                           "session(s))"))
             else:
-                backend.close_session(config, layout, record, timeout)
+                backend.close_session(server, layout, record, timeout)
                 closed_ids.add(session.session_id)
                 results.append(CloseResult(session, True, "closed"))
         except backend.CloseFailed as exc:

@@ -82,7 +82,7 @@ JOB_PARAMS: tuple[Param, ...] = (
 
 def run_job(argv: Sequence[str]) -> int:
     """Run ``smbsession job ACTION ...``; return the exit code."""
-    from .. import jobs
+    from . import jobs
     from .formats import render
     from .view import choose_view
 

@@ -228,7 +228,7 @@ def run_get(argv: Sequence[str], command: str = "Get-SmbSession", in_job: bool =
         return 0
     bound: dict[str, object] = Binder(command, GET_PARAMS).bind(argv)
     if bound.get("as_job") and not in_job:
-        from .. import jobs
+        from . import jobs
 
         password = None
         if bound.get("cim_session"):

@@ -23,14 +23,8 @@ from pathlib import Path
 from ..errors import InvalidParameter, RemoteError
 from ..model import ATTRIBUTE_OF, SmbSession, SourceResult
 
-#: The modules the server runs: the local reader and what it imports, nothing else.
-_READER = (
-    "__init__.py", "errors.py", "model.py", "query.py", "closing.py", "netinfo.py",
-    "samba/__init__.py", "samba/close.py", "samba/config.py", "samba/crypto.py",
-    "samba/direct.py", "samba/liveness.py", "samba/messaging.py", "samba/names.py",
-    "samba/ndr.py", "samba/server.py", "samba/smbstatus.py", "samba/smbxsrv.py",
-    "samba/tdb.py", "samba/version.py",
-)
+#: What the server does not run: the commands, the lab, and the remote and monitoring sides.
+_NOT_SHIPPED = frozenset({"cli", "lab", "remote", "exporter", "top"})
 
 # Runs on the server: read the zip from stdin, import the reader from it, do what argv
 # says (list, or close the session ids given as JSON), print the answer as JSON.
@@ -97,8 +91,10 @@ def reader_zip() -> bytes:
     root = Path(__file__).resolve().parent.parent
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name in _READER:
-            zf.write(root / name, f"smbsession/{name}")
+        for path in sorted(root.rglob("*.py")):
+            relative = path.relative_to(root)
+            if relative.parts[0] not in _NOT_SHIPPED:
+                zf.write(path, f"smbsession/{relative.as_posix()}")
     return buf.getvalue()
 
 

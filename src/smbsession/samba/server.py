@@ -1,4 +1,9 @@
-"""Is the Samba server of an smb.conf running, and may we read its state?"""
+"""One Samba server, resolved once: smb.conf, its running smbd, release, record layout.
+
+:func:`resolve` is the one place that decides how a server is read and closed: reading
+(:mod:`smbsession.samba.tdb_source`, :mod:`smbsession.samba.smbstatus`) and closing
+(:mod:`smbsession.samba.logoff`) all start from the :class:`Server` it returns.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,47 @@ import os
 
 from ..errors import AccessDenied, ServerNotRunning
 from .config import SambaConfig
+from .smbxsrv import Layout
+from .store import SESSION_DB, LocalStore, Store
 
-#: The database that lists sessions; reading it needs root on a real server (mode 0600).
-SESSION_DB = "smbXsrv_session_global.tdb"
+
+class Server:
+    """A running Samba server as smbsession reads it.
+
+    ``config`` is its smb.conf; ``pid`` its main smbd; ``release`` the Samba version that
+    smbd reports (None when it cannot be told); ``layout`` the record layout of that
+    release (None when smbsession does not know it); ``store`` where its records live.
+    """
+
+    __slots__ = ("config", "layout", "pid", "release", "store")
+
+    def __init__(self, config: SambaConfig, pid: int, release: str | None,
+                 layout: Layout | None, store: Store) -> None:
+        self.config = config
+        self.pid = pid
+        self.release = release
+        self.layout = layout
+        self.store = store
+
+    def __repr__(self) -> str:
+        return (f"Server(config={self.config.path!r}, pid={self.pid}, "
+                f"release={self.release!r}, layout={self.layout.name if self.layout else None})")
+
+
+def resolve(smb_conf: str | os.PathLike[str] | None = None) -> Server:
+    """Find the server of ``smb_conf`` (default: ``$SMB_CONF_PATH``, else Samba's own).
+
+    Raises :class:`~smbsession.errors.ConfigNotFound`, :class:`ServerNotRunning` or
+    :class:`AccessDenied` (see :func:`check_readable`) when it cannot be read at all.
+    """
+    from . import smbxsrv, version
+    from .config import load_config
+
+    config = load_config(smb_conf)
+    pid = check_readable(config)
+    release = version.smbd_version(pid)
+    return Server(config, pid, release, smbxsrv.layout_for_version(release),
+                  LocalStore(config.lock_dir))
 
 
 def smbd_pid(config: SambaConfig) -> int | None:
@@ -34,13 +77,15 @@ def smbd_pid(config: SambaConfig) -> int | None:
     return None
 
 
-def check_readable(config: SambaConfig) -> None:
-    """Raise a clear error unless the server is running and its state is readable.
+def check_readable(config: SambaConfig) -> int:
+    """Return the pid of the server's smbd, or raise a clear error unless the server is
+    running and its state is readable.
 
     :class:`ServerNotRunning` when no smbd runs for this smb.conf (says how to start one);
     :class:`AccessDenied` when the session database exists but is root-only.
     """
-    if smbd_pid(config) is None:
+    pid = smbd_pid(config)
+    if pid is None:
         raise ServerNotRunning(
             f"no smbd is running for {config.path} ({config.pid_dir} has no live smbd.pid). "
             f"Start it with 'smbd -s {config.path}' (or 'systemctl start smbd'), "
@@ -52,6 +97,7 @@ def check_readable(config: SambaConfig) -> None:
             f"permission denied reading {db}: Samba's session state is readable by root only. "
             "Run the command with sudo."
         )
+    return pid
 
 
 def foreign_root(pid: int) -> str | None:

@@ -13,56 +13,41 @@ it is only done when asked for explicitly.
 
 from __future__ import annotations
 
-import os
 import time
 
-from .config import SambaConfig
-from .liveness import Liveness
 from .messaging import (
     MSG_SHUTDOWN,
     MSG_SMBXSRV_SESSION_CLOSE,
     MessagingError,
     encode_session_close,
-    send,
 )
-from .smbxsrv import Layout, NdrError, SessionGlobal, decode_session
-from .tdb import stream_tdb
-
-SESSION_DB = "smbXsrv_session_global.tdb"
+from .server import Server
+from .smbxsrv import Layout, SessionGlobal
 
 
 class CloseFailed(Exception):
     """One session could not be closed (the message says why)."""
 
 
-def live_sessions(config: SambaConfig, layout: Layout) -> dict[int, SessionGlobal]:
+def live_sessions(server: Server, layout: Layout) -> dict[int, SessionGlobal]:
     """Return the live session records of the server, by session global id."""
-    live = Liveness(config.lock_dir)
-    found: dict[int, SessionGlobal] = {}
-    for record in stream_tdb(os.path.join(config.lock_dir, SESSION_DB)):
-        try:
-            g = decode_session(record.value, layout)
-        except NdrError:
-            continue
-        if g.channels:
-            sid = g.channels[0].server_id
-            if live.alive(sid.pid, sid.unique_id):
-                found[g.session_global_id] = g
-    return found
+    from .tdb_source import live_sessions as records
+
+    return {g.session_global_id: g for g in records(server, layout, [])}
 
 
-def _wait_gone(config: SambaConfig, layout: Layout, ids: set[int], timeout: float) -> set[int]:
+def _wait_gone(server: Server, layout: Layout, ids: set[int], timeout: float) -> set[int]:
     """Wait until none of ``ids`` is a live session; return those still there."""
     deadline = time.monotonic() + timeout
     remaining = set(ids)
     while True:
-        remaining &= set(live_sessions(config, layout))
+        remaining &= set(live_sessions(server, layout))
         if not remaining or time.monotonic() >= deadline:
             return remaining
         time.sleep(0.1)
 
 
-def close_session(config: SambaConfig, layout: Layout, g: SessionGlobal,
+def close_session(server: Server, layout: Layout, g: SessionGlobal,
                   timeout: float = 10.0) -> None:
     """Close one session and wait (at most ``timeout`` seconds) until it is gone.
 
@@ -71,15 +56,15 @@ def close_session(config: SambaConfig, layout: Layout, g: SessionGlobal,
     """
     payload = encode_session_close(g.session_global_id, g.session_wire_id, g.creation_time)
     try:
-        send(config.lock_dir, g.channels[0].server_id, MSG_SMBXSRV_SESSION_CLOSE, payload)
+        server.store.send(g.channels[0].server_id, MSG_SMBXSRV_SESSION_CLOSE, payload)
     except MessagingError as exc:
         raise CloseFailed(str(exc)) from None
-    if _wait_gone(config, layout, {g.session_global_id}, timeout):
+    if _wait_gone(server, layout, {g.session_global_id}, timeout):
         raise CloseFailed(f"smbd {g.channels[0].server_id.pid} did not close the session "
                           f"within {timeout:g} s")
 
 
-def close_connection(config: SambaConfig, layout: Layout, g: SessionGlobal,
+def close_connection(server: Server, layout: Layout, g: SessionGlobal,
                      timeout: float = 10.0) -> list[int]:
     """End the whole TCP connection (the smbd process) that serves session ``g``.
 
@@ -87,12 +72,12 @@ def close_connection(config: SambaConfig, layout: Layout, g: SessionGlobal,
     :class:`CloseFailed` when the smbd does not end within ``timeout`` seconds.
     """
     pid = g.channels[0].server_id.pid
-    victims = {sid for sid, other in live_sessions(config, layout).items()
+    victims = {sid for sid, other in live_sessions(server, layout).items()
                if other.channels[0].server_id.pid == pid}
     try:
-        send(config.lock_dir, g.channels[0].server_id, MSG_SHUTDOWN, b"")
+        server.store.send(g.channels[0].server_id, MSG_SHUTDOWN, b"")
     except MessagingError as exc:
         raise CloseFailed(str(exc)) from None
-    if _wait_gone(config, layout, victims, timeout):
+    if _wait_gone(server, layout, victims, timeout):
         raise CloseFailed(f"smbd {pid} did not end within {timeout:g} s")
     return sorted(victims)

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import SambaNotInstalled, SmbSessionError
+from ..errors import SambaNotInstalled, SmbSessionError
 
 #: The lab's Unix/Samba users (no login shell, no Unix password).
 LAB_USERS: tuple[str, ...] = ("labalice", "labbob", "labcarol")
@@ -451,7 +451,7 @@ class Lab:
         ready.unlink(missing_ok=True)
         log = open(self.directory / "log" / "clients.log", "ab")  # noqa: SIM115
         proc = subprocess.Popen(
-            [sys.executable, "-m", "smbsession.labclients", str(self.directory), str(seconds)],
+            [sys.executable, "-m", "smbsession.lab.clients", str(self.directory), str(seconds)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
@@ -481,7 +481,7 @@ class Lab:
 
 
 def _package_root() -> str:
-    return str(Path(__file__).resolve().parent.parent)
+    return str(Path(__file__).resolve().parents[2])
 
 
 def _signal(pid: int, signum: int, group: bool) -> None:

@@ -1,6 +1,6 @@
 """Sample SMB clients for the lab: real sessions to look at.
 
-Run as ``python -m smbsession.labclients LABDIR SECONDS`` (``smbsession lab clients`` does
+Run as ``python -m smbsession.lab.clients LABDIR SECONDS`` (``smbsession lab clients`` does
 it in the background). It holds, for SECONDS:
 
 - ``smbclient`` sessions of several users and dialects (SMB3_11, SMB2_10, NT1), some with
@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-from .lab import SHARE, Lab
+from .standalone import SHARE, Lab
 
 #: (user, smbclient max protocol, files to hold open)
 SMBCLIENT_SESSIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -35,7 +35,7 @@ PYTHON_SESSIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 
 def _smbclient(lab: Lab, user: str, protocol: str, files: tuple[str, ...]) -> subprocess.Popen:
-    from .lab import samba_program
+    from .standalone import samba_program
 
     proc = subprocess.Popen(
         [

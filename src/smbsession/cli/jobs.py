@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from .errors import InvalidParameter
+from ..errors import InvalidParameter
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -75,7 +75,7 @@ def start(command: str, argv: Sequence[str], password: str | None = None) -> dic
                          (command, json.dumps(list(argv)), "Running", time.time()))
         job_id = int(cur.lastrowid or 0)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "smbsession.jobs", str(job_id)],
+        [sys.executable, "-m", "smbsession.cli.jobs", str(job_id)],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
@@ -149,7 +149,7 @@ def remove(job_id: int) -> None:
 
 def run(job_id: int) -> int:
     """The job's own process: run the stored command, store what it printed."""
-    from .cli.get import run_get
+    from .get import run_get
 
     row = get(job_id)
     argv = [*json.loads(row["argv"]), "-Format", "NDJson"]
@@ -187,7 +187,7 @@ def _take_password() -> None:
     process started with), then make stdin empty: the command has no pipeline input."""
     secret = sys.stdin.buffer.read().decode()
     if secret:
-        from .cli.password import PASSWORD_VARIABLE
+        from .password import PASSWORD_VARIABLE
 
         os.environ[PASSWORD_VARIABLE] = secret
     null = os.open(os.devnull, os.O_RDONLY)

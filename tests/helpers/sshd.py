@@ -13,7 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .lab import free_port
+from smbsession.lab import free_port
 
 SSHD = Path("/usr/sbin/sshd")
 

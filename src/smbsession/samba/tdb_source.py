@@ -24,8 +24,6 @@ Where each property comes from:
 
 from __future__ import annotations
 
-import gc
-import os
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -34,21 +32,19 @@ from ..errors import SourceError
 from ..model import DIALECT_NAMES, SmbSession, SourceResult, dialect_name
 from . import crypto
 from .config import SambaConfig
-from .liveness import Liveness
 from .names import client_address
+from .server import Server
 from .smbxsrv import (
     ANONYMOUS_SID_RAW,
     Layout,
     NdrError,
+    SessionGlobal,
     decode_open,
     decode_session,
     decode_tcon,
 )
-from .tdb import TdbFormatError, read_tdb, stream_tdb
-
-SESSION_DB = "smbXsrv_session_global.tdb"
-TCON_DB = "smbXsrv_tcon_global.tdb"
-OPEN_DB = "smbXsrv_open_global.tdb"
+from .store import OPEN_DB, SESSION_DB, TCON_DB, Store
+from .tdb import TdbFormatError
 
 #: NTTIME of the Unix epoch, and NTTIME ticks per second.
 _NTTIME_EPOCH = 116444736000000000
@@ -57,13 +53,13 @@ _NTTIME_PER_SECOND = 10_000_000
 _NONCLUSTER_VNN = 0xFFFFFFFF
 
 
-def _decode_all(path: str, decode, layout: Layout, what: str, warnings: list[str]) -> list:
+def _decode_all(store: Store, name: str, decode, layout: Layout, what: str,
+                warnings: list[str]) -> list:
     """Decode every record of one database; a record that does not decode is read again
     once (smbd may have been rewriting it) before it is skipped and reported."""
-    if not os.path.exists(path):
+    if not store.exists(name):
         return []
-    name = os.path.basename(path)
-    scan = stream_tdb(path)
+    scan = store.scan(name)
     out = []
     failed: dict[bytes, str] = {}
     try:
@@ -84,7 +80,7 @@ def _decode_all(path: str, decode, layout: Layout, what: str, warnings: list[str
         )
     if failed:
         try:
-            again = read_tdb(path).records
+            again = store.reread(name)
         except (TdbFormatError, OSError):
             again = []
         for record in again:
@@ -106,17 +102,17 @@ def _idle_seconds(config: SambaConfig, pairs: set[tuple[str, str]],
                   warnings: list[str]) -> dict[tuple[str, str], int]:
     if not pairs:
         return {}
-    from .. import netinfo
+    from .. import sockdiag
 
     try:
-        conns = netinfo.tcp_connections(local_ports=config.smb_ports)
-    except netinfo.SockDiagError as exc:
+        conns = sockdiag.tcp_connections(local_ports=config.smb_ports)
+    except sockdiag.SockDiagError as exc:
         warnings.append(f"SecondsIdle is unknown: cannot read the kernel's TCP information ({exc})")
         return {}
     idle: dict[tuple[str, str], int] = {}
     for local, remote in pairs:
         try:
-            key = (netinfo.normalize_address(local), netinfo.normalize_address(remote))
+            key = (sockdiag.normalize_address(local), sockdiag.normalize_address(remote))
         except ValueError:
             continue
         conn = conns.get(key)
@@ -133,48 +129,54 @@ def _transport(local_address: str) -> str | None:
     return f"tcp:{host}:{port}"
 
 
-def read_sessions(config: SambaConfig, layout: Layout, now: float | None = None) -> SourceResult:
-    """Return the live sessions of the server ``config`` describes, from its databases.
+def live_sessions(server: Server, layout: Layout, warnings: list[str]) -> list[SessionGlobal]:
+    """Return the session records of ``server`` whose smbd is alive, decoded with ``layout``.
 
-    ``layout`` is the record layout of the Samba release that runs (see
-    :func:`smbsession.samba.smbxsrv.layout_for_version`). Records that are half-written or
-    damaged are skipped and reported in the result's warnings.
+    Records that do not decode are reported in ``warnings`` and skipped.
     """
-    now = time.time() if now is None else now
-    # Tens of thousands of small objects and no cycles: the cyclic GC only costs time.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _read(config, layout, now)
-    finally:
-        if enabled:
-            gc.enable()
+    store = server.store
+    live = []
+    for g in _decode_all(store, SESSION_DB, decode_session, layout, "session", warnings):
+        if g.channels and store.alive(g.channels[0].server_id):
+            live.append(g)
+    return live
 
 
-def _read(config: SambaConfig, layout: Layout, now: float) -> SourceResult:
+def read_sessions(server: Server, now: float | None = None) -> SourceResult:
+    """Return the live sessions of ``server``, from its databases.
+
+    The server's release must have a known record layout (``server.layout``). Records
+    that are half-written or damaged are skipped and reported in the result's warnings.
+    Raises :class:`~smbsession.errors.SourceError` when the sessions cannot be read.
+    """
+    layout = server.layout
+    if layout is None:
+        raise SourceError(f"Samba {server.release or '(version unknown)'}: record layout "
+                          "unknown")
+    if not server.store.exists(SESSION_DB):
+        raise SourceError(
+            f"smbd {server.pid} is running, but {server.config.lock_dir} holds no "
+            f"{SESSION_DB}: that is not where this smbd keeps its sessions (is -SmbConf "
+            "the smb.conf it was started with?)"
+        )
+    return _read(server, layout, time.time() if now is None else now)
+
+
+def _read(server: Server, layout: Layout, now: float) -> SourceResult:
     warnings: list[str] = []
-    live = Liveness(config.lock_dir)
-    lock = config.lock_dir
-
-    sessions = []
-    for g in _decode_all(os.path.join(lock, SESSION_DB), decode_session, layout, "session",
-                         warnings):
-        if not g.channels:
-            continue
-        sid = g.channels[0].server_id
-        if live.alive(sid.pid, sid.unique_id):
-            sessions.append(g)
+    config = server.config
+    store = server.store
+    sessions = live_sessions(server, layout, warnings)
 
     shares: dict[int, list[str]] = defaultdict(list)
-    for t in _decode_all(os.path.join(lock, TCON_DB), decode_tcon, layout, "tree connect",
-                         warnings):
-        if live.alive(t.server_id.pid, t.server_id.unique_id):
+    for t in _decode_all(store, TCON_DB, decode_tcon, layout, "tree connect", warnings):
+        if store.alive(t.server_id):
             names = shares[t.session_global_id]
             if t.share_name not in names:
                 names.append(t.share_name)
 
     open_counts = _count_opens(
-        _decode_all(os.path.join(lock, OPEN_DB), decode_open, layout, "open", warnings), live
+        _decode_all(store, OPEN_DB, decode_open, layout, "open", warnings), store
     )
     owners = Counter((g.channels[0].server_id.pid, g.user_sid_raw) for g in sessions)
     pairs = {(g.channels[0].local_address, g.channels[0].remote_address) for g in sessions}
@@ -251,10 +253,10 @@ class _OpenCounts:
         self.by_session_known = False
 
 
-def _count_opens(opens: Iterable, live: Liveness) -> _OpenCounts:
+def _count_opens(opens: Iterable, store: Store) -> _OpenCounts:
     counts = _OpenCounts()
     for o in opens:
-        if not live.alive(o.server_id.pid, o.server_id.unique_id):
+        if not store.alive(o.server_id):
             continue
         session = getattr(o, "session_global_id", None)
         if session is not None:

@@ -1,8 +1,8 @@
-"""smbsession.netinfo: the kernel's TCP view over netlink sock_diag.
+"""smbsession.sockdiag: the kernel's TCP view over netlink sock_diag.
 
 Live tests open real loopback connections and compare with what the sockets themselves
 say (getsockname, getpeername, fstat) and with ``ss``; parser tests use real replies
-captured by tests/fixtures/netinfo/capture.py and messages built here from the UAPI
+captured by tests/fixtures/sockdiag/capture.py and messages built here from the UAPI
 layouts.
 """
 
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from smbsession.netinfo import (
+from smbsession.sockdiag import (
     SockDiagError,
     TcpConnection,
     normalize_address,
@@ -35,7 +35,7 @@ from smbsession.netinfo import (
     tcp_connections,
 )
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "netinfo"
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "sockdiag"
 JIFFY_SLACK_MS = 50  # tcp_info times count jiffies (10 ms at HZ=100)
 
 # --- live sockets ------------------------------------------------------------------------
