@@ -13,7 +13,7 @@ import time
 import pytest
 
 from conftest import SRC, silent_servers, smbprotocol_sessions
-from smbsession.errors import InvalidParameter, SmbSessionError
+from smbsession.errors import InvalidParameter, RemoteAccessDenied, SmbSessionError
 from smbsession.lab import WORKGROUP, Lab, free_port, ipv6_loopback_available
 
 pytest.importorskip("impacket")
@@ -22,7 +22,6 @@ from smbsession.remote.srvs import (
     NO_SESSION_ID,
     RemoteError,
     SmbTarget,
-    SrvsAccessDenied,
     client_computer_name,
     list_sessions,
     parse_smb_target,
@@ -98,7 +97,7 @@ def test_an_ipv6_target_and_client_are_bracketed(lab: Lab) -> None:
 def test_a_user_who_is_not_admin_is_denied_with_the_reason(lab: Lab) -> None:
     password = lab.user("labbob").password
     t = target(lab, "labbob")
-    with pytest.raises(SrvsAccessDenied) as err:
+    with pytest.raises(RemoteAccessDenied) as err:
         list_sessions(t, password, timeout=30)
     message = str(err.value)
     assert message.startswith(f"{t.raw}: ")
@@ -109,7 +108,7 @@ def test_a_user_who_is_not_admin_is_denied_with_the_reason(lab: Lab) -> None:
 
 
 def test_an_anonymous_session_is_denied(lab: Lab) -> None:
-    with pytest.raises(SrvsAccessDenied):
+    with pytest.raises(RemoteAccessDenied):
         list_sessions(target(lab, user=None), None, timeout=30)
 
 
@@ -119,7 +118,7 @@ def test_a_wrong_password_fails_without_showing_it(lab: Lab) -> None:
     with pytest.raises(RemoteError) as err:
         list_sessions(t, wrong, timeout=30)
     message = str(err.value)
-    assert not isinstance(err.value, SrvsAccessDenied)
+    assert not isinstance(err.value, RemoteAccessDenied)
     assert message.startswith(f"{t.raw}: ") and "STATUS_LOGON_FAILURE" in message
     assert wrong not in message and lab.user("root").password not in message
     assert "Traceback" not in message and "\n" not in message
@@ -176,7 +175,8 @@ def test_without_impacket_the_error_names_the_extra() -> None:
     done = run_python(
         "import sys\n"
         "sys.modules['impacket'] = None\n"
-        "from smbsession.remote.srvs import ExtraMissing, list_sessions, parse_smb_target\n"
+        "from smbsession.errors import ExtraMissing\n"
+        "from smbsession.remote.srvs import list_sessions, parse_smb_target\n"
         "try:\n"
         "    list_sessions(parse_smb_target('smb://u@h'), 'secret-pw')\n"
         "except ExtraMissing as e:\n"

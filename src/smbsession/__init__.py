@@ -78,7 +78,7 @@ def read_sessions(smb_conf: str | None = None, source: str = "auto") -> SourceRe
     """
     if source not in SOURCES:
         raise InvalidParameter(
-            f"-Source: '{source}' is not a source; use one of: {', '.join(SOURCES)}."
+            f"'{source}' is not a source; use one of: {', '.join(SOURCES)}.", "source", source
         )
     from .samba import server as samba_server
     from .samba import smbxsrv
@@ -94,7 +94,7 @@ def read_sessions(smb_conf: str | None = None, source: str = "auto") -> SourceRe
             f"smbsession does not know (it knows {', '.join(smbxsrv.KNOWN_LAYOUTS)})"
         )
         if source == "tdb":
-            raise SourceError(f"-Source tdb: {reason}.")
+            raise SourceError(f"{reason}.", "tdb")
         from .samba import smbstatus
 
         result = smbstatus.read_sessions(server.config)

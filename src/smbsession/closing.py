@@ -6,24 +6,15 @@ The whole query is resolved before anything is closed; each closing is confirmed
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable
 
-from .errors import AccessDenied, SmbSessionError, SourceError
+from .errors import AccessDenied, ConfirmationRequired, SessionNotFound, SourceError
 from .model import SmbSession
 from .query import SessionQuery
 
 #: Answers a confirmation callback may give, as PowerShell offers them.
 YES, YES_TO_ALL, NO, NO_TO_ALL = "yes", "all", "no", "none"
-
-
-class SessionNotFound(SmbSessionError):
-    """The query matched no session (nothing was closed)."""
-
-
-class ConfirmationRequired(SmbSessionError):
-    """Closing needs ``force`` or an interactive confirmation (nothing was closed)."""
 
 
 class CloseResult:
@@ -51,8 +42,8 @@ def require_force(close_connection: bool, force: bool) -> None:
     ending a connection ends its other sessions, which no prompt names."""
     if close_connection and not force:
         raise ConfirmationRequired(
-            "Close-SmbSession: -CloseConnection ends every session on the connection; "
-            "it needs -Force as well."
+            "close_connection ends every session on the connection; it needs force as "
+            "well."
         )
 
 
@@ -83,26 +74,26 @@ def close_smb_session(
     from .samba import tdb_source
 
     if os.geteuid() != 0 and not what_if:
-        raise AccessDenied("Close-SmbSession: closing sessions needs root. Run it with sudo.")
+        raise AccessDenied("closing sessions needs root. Run it with sudo.")
     require_force(close_connection, force)
     server = samba_server.resolve(smb_conf)
     layout = server.layout
     if layout is None:
         raise SourceError(
-            "Close-SmbSession: this Samba release's session records are not known to "
-            "smbsession, so no session can be closed safely."
+            f"the session records of Samba {server.release or '(version unknown)'} are not "
+            "known to smbsession, so no session can be closed safely.", "tdb"
         )
     if query.session_id:  # a session asked for by id is closed even if hidden
-        query = dataclasses.replace(query, include_hidden=True)
+        query = query.replace(include_hidden=True)
     selected = query.select(tdb_source.read_sessions(server).sessions)
     if not selected:
-        raise SessionNotFound(_not_found(query))
+        raise SessionNotFound(_not_found(query), query.unmatched([]))
     if what_if:
         return [CloseResult(s, False, "what if") for s in selected]
     if not force and confirm is None:
         raise ConfirmationRequired(
-            "Close-SmbSession: nothing was closed. Closing a session closes its open files; "
-            "confirm with -Force, or run it on a terminal to answer -Confirm prompts."
+            "nothing was closed. Closing a session closes its open files; confirm with "
+            "force, or give a confirm callback."
         )
     records = backend.live_sessions(server, layout)
     results: list[CloseResult] = []
@@ -152,10 +143,6 @@ def close_by_id(session_ids: list[int], smb_conf: str | None = None,
 
 
 def _not_found(query: SessionQuery) -> str:
-    missing = query.unmatched([])
-    if not missing:
-        return "Close-SmbSession: No MSFT_SmbSession objects found."
-    return " ".join(
-        f"No MSFT_SmbSession objects found with property '{name}' equal to '{value}'."
-        for name, value in missing
-    )
+    if not query.unmatched([]):
+        return "no session to close"
+    return f"no session matches {query.describe()}"

@@ -8,9 +8,6 @@ a record never carries an invented value.
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
-
 #: MSFT_SmbSession's properties, in the order Windows lists them (seed, Example 5).
 MSFT_PROPERTIES: tuple[str, ...] = (
     "ClientComputerName",
@@ -92,37 +89,99 @@ def samba_dialect_name(protocol: str | None) -> str | None:
     return protocol if revision is None else DIALECT_NAMES[revision]
 
 
-@dataclass(frozen=True)
 class SmbSession:
     """One SMB session as the server sees it: an ``MSFT_SmbSession`` plus Samba extras.
 
     The attribute names are the snake_case forms of the Windows property names
     (``session_id`` is ``SessionId``); :meth:`to_dict` gives the Windows names.
     ``None`` means the source that produced the record cannot know the value.
+    ``hidden`` says whether Windows would hide the session without ``-IncludeHidden``
+    (anonymous, or still authenticating); ``ps_computer_name`` is the computer the
+    session was read from (None: this server). Records are immutable and compare equal
+    when every property but ``hidden`` is equal.
     """
 
+    # Written out rather than a dataclass: importing dataclasses costs a listing more
+    # start-up time than reading ten sessions.
     session_id: int
-    client_computer_name: str | None = None
-    client_user_name: str | None = None
-    cluster_node_name: str | None = None
-    dialect: str | None = None
-    num_opens: int | None = None
-    scope_name: str | None = None
-    seconds_exists: int | None = None
-    seconds_idle: int | None = None
-    transport_name: str | None = None
-    smb_instance: str | None = "Default"
-    client_netbios_name: str | None = None
-    client_guid: str | None = None
-    encryption_cipher: str | None = None
-    encryption_degree: str | None = None
-    signing_cipher: str | None = None
-    signing_degree: str | None = None
-    shares: tuple[str, ...] | None = None
-    smbd_pid: int | None = None
-    hidden: bool = field(default=False, compare=False)
-    #: The target the session was read from, as the user wrote it (None: this server).
-    ps_computer_name: str | None = None
+    client_computer_name: str | None
+    client_user_name: str | None
+    cluster_node_name: str | None
+    dialect: str | None
+    num_opens: int | None
+    scope_name: str | None
+    seconds_exists: int | None
+    seconds_idle: int | None
+    transport_name: str | None
+    smb_instance: str | None
+    client_netbios_name: str | None
+    client_guid: str | None
+    encryption_cipher: str | None
+    encryption_degree: str | None
+    signing_cipher: str | None
+    signing_degree: str | None
+    shares: tuple[str, ...] | None
+    smbd_pid: int | None
+    hidden: bool
+    ps_computer_name: str | None
+
+    def __init__(
+        self,
+        session_id: int,
+        client_computer_name: str | None = None,
+        client_user_name: str | None = None,
+        cluster_node_name: str | None = None,
+        dialect: str | None = None,
+        num_opens: int | None = None,
+        scope_name: str | None = None,
+        seconds_exists: int | None = None,
+        seconds_idle: int | None = None,
+        transport_name: str | None = None,
+        smb_instance: str | None = "Default",
+        client_netbios_name: str | None = None,
+        client_guid: str | None = None,
+        encryption_cipher: str | None = None,
+        encryption_degree: str | None = None,
+        signing_cipher: str | None = None,
+        signing_degree: str | None = None,
+        shares: tuple[str, ...] | None = None,
+        smbd_pid: int | None = None,
+        hidden: bool = False,
+        ps_computer_name: str | None = None,
+    ) -> None:
+        self.__dict__.update(
+            session_id=session_id, client_computer_name=client_computer_name,
+            client_user_name=client_user_name, cluster_node_name=cluster_node_name,
+            dialect=dialect, num_opens=num_opens, scope_name=scope_name,
+            seconds_exists=seconds_exists, seconds_idle=seconds_idle,
+            transport_name=transport_name, smb_instance=smb_instance,
+            client_netbios_name=client_netbios_name, client_guid=client_guid,
+            encryption_cipher=encryption_cipher, encryption_degree=encryption_degree,
+            signing_cipher=signing_cipher, signing_degree=signing_degree, shares=shares,
+            smbd_pid=smbd_pid, hidden=hidden, ps_computer_name=ps_computer_name,
+        )
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"SmbSession is immutable: use replace({name}=...)")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("SmbSession is immutable")
+
+    def _key(self) -> tuple[object, ...]:
+        fields = self.__dict__
+        return tuple(fields[name] for name in FIELDS if name != "hidden")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SmbSession):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        fields = self.__dict__
+        return "SmbSession(" + ", ".join(f"{n}={fields[n]!r}" for n in FIELDS) + ")"
 
     def to_dict(self, properties: tuple[str, ...] | None = None) -> dict[str, object]:
         """Return the record as a dict keyed by Windows property name.
@@ -137,15 +196,23 @@ class SmbSession:
 
     @classmethod
     def _from_fields(cls, fields: dict[str, object]) -> SmbSession:
-        """Make a record from a dict that names every field, skipping the generated
-        ``__init__`` (a source may build tens of thousands). For sources only."""
+        """Make a record from a dict that names every field, skipping ``__init__`` (a
+        source may build tens of thousands). For sources only."""
         obj = object.__new__(cls)
         obj.__dict__.update(fields)
         return obj
 
     def replace(self, **changes: object) -> SmbSession:
         """Return a copy with the given attributes changed."""
-        return dataclasses.replace(self, **changes)
+        unknown = set(changes) - set(FIELDS)
+        if unknown:
+            raise TypeError(f"SmbSession has no attribute {', '.join(sorted(unknown))}")
+        return SmbSession._from_fields({**self.__dict__, **changes})
+
+
+#: Every attribute of :class:`SmbSession`, in the order of its constructor.
+FIELDS: tuple[str, ...] = SmbSession.__init__.__code__.co_varnames[
+    1:SmbSession.__init__.__code__.co_argcount]
 
 
 #: Windows property name -> SmbSession attribute name.
@@ -172,17 +239,26 @@ ATTRIBUTE_OF: dict[str, str] = {
 }
 
 
-@dataclass
 class SourceResult:
     """What a source delivers: the sessions it could read, and what it could not.
 
     ``warnings`` are one-line messages about records or facts that were skipped; a
-    source that reports a warning still returns every good record.
+    source that reports a warning still returns every good record. ``source`` names
+    where the sessions came from (``tdb (Samba 4.17 layout)``, ``smbstatus``...).
     """
 
-    sessions: list[SmbSession]
-    warnings: list[str] = field(default_factory=list)
-    source: str = ""
+    __slots__ = ("sessions", "source", "warnings")
+
+    def __init__(self, sessions: list[SmbSession], warnings: list[str] | None = None,
+                 source: str = "") -> None:
+        self.sessions = sessions
+        self.warnings = [] if warnings is None else warnings
+        self.source = source
+
+    def __repr__(self) -> str:
+        return (f"SourceResult({len(self.sessions)} session(s), source={self.source!r}, "
+                f"warnings={self.warnings!r})")
+
 
 #: Every property in output order: MSFT_SmbSession's, then smbsession's extras.
 ALL_PROPERTIES: tuple[str, ...] = MSFT_PROPERTIES + EXTRA_PROPERTIES

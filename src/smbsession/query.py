@@ -19,7 +19,6 @@ Sessions that are hidden by default (see :class:`SessionQuery`) are selected onl
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 
 from .errors import InvalidParameter
 from .model import SMB_INSTANCES, SmbSession
@@ -110,24 +109,22 @@ def _as_tuple(name: str, values: object) -> tuple[object, ...]:
         items = tuple(values)  # type: ignore[call-overload]
     except TypeError:
         raise InvalidParameter(
-            f"-{PROPERTY_OF[name]}: {values!r} is neither a value nor a list of values."
+            f"{values!r} is neither a value nor a list of values.", name, values
         ) from None
     for item in items:
         if name == "session_id":
             if isinstance(item, bool) or not isinstance(item, int) or not 0 <= item <= UINT64_MAX:
                 raise InvalidParameter(
-                    f"-SessionId: {item!r} is not a session id; a session id is a whole "
-                    f"number from 0 to {UINT64_MAX}."
+                    f"{item!r} is not a session id; a session id is a whole number from 0 "
+                    f"to {UINT64_MAX}.", name, item
                 )
         elif not isinstance(item, str):
             raise InvalidParameter(
-                f"-{PROPERTY_OF[name]}: {item!r} is not a string; give a string or a list "
-                "of strings."
+                f"{item!r} is not a string; give a string or a list of strings.", name, item
             )
     return items
 
 
-@dataclass(frozen=True)
 class SessionQuery:
     """Which sessions to select; an empty tuple means "any value".
 
@@ -144,32 +141,79 @@ class SessionQuery:
     SmbInstance: Samba only has ``Default``, so ``CSV``, ``SBL`` and ``SR`` select nothing.
     """
 
-    session_id: tuple[int, ...] = ()
-    client_computer_name: tuple[str, ...] = ()
-    client_user_name: tuple[str, ...] = ()
-    scope_name: tuple[str, ...] = ()
-    cluster_node_name: tuple[str, ...] = ()
-    include_hidden: bool = False
-    smb_instance: str | None = None
-    _tests: list[list[Test]] = field(default_factory=list, init=False, repr=False, compare=False)
+    __slots__ = ("_tests", "client_computer_name", "client_user_name", "cluster_node_name",
+                 "include_hidden", "scope_name", "session_id", "smb_instance")
 
-    def __post_init__(self) -> None:
+    session_id: tuple[int, ...]
+    client_computer_name: tuple[str, ...]
+    client_user_name: tuple[str, ...]
+    scope_name: tuple[str, ...]
+    cluster_node_name: tuple[str, ...]
+    include_hidden: bool
+    smb_instance: str | None
+
+    def __init__(
+        self,
+        session_id: Iterable[int] | int = (),
+        client_computer_name: Iterable[str] | str = (),
+        client_user_name: Iterable[str] | str = (),
+        scope_name: Iterable[str] | str = (),
+        cluster_node_name: Iterable[str] | str = (),
+        include_hidden: bool = False,
+        smb_instance: str | None = None,
+    ) -> None:
+        given = {"session_id": session_id, "client_computer_name": client_computer_name,
+                 "client_user_name": client_user_name, "scope_name": scope_name,
+                 "cluster_node_name": cluster_node_name}
         for name in PROPERTY_OF:
-            object.__setattr__(self, name, _as_tuple(name, getattr(self, name)))
-        if self.smb_instance is not None:
+            object.__setattr__(self, name, _as_tuple(name, given[name]))
+        object.__setattr__(self, "include_hidden", bool(include_hidden))
+        if smb_instance is not None:
             canonical = next(
-                (i for i in SMB_INSTANCES if i.lower() == str(self.smb_instance).lower()), None
+                (i for i in SMB_INSTANCES if i.lower() == str(smb_instance).lower()), None
             )
             if canonical is None:
                 raise InvalidParameter(
-                    f"-SmbInstance: '{self.smb_instance}' is not an SMB instance; use one "
-                    f"of: {', '.join(SMB_INSTANCES)}."
+                    f"'{smb_instance}' is not an SMB instance; use one of: "
+                    f"{', '.join(SMB_INSTANCES)}.", "smb_instance", smb_instance
                 )
-            object.__setattr__(self, "smb_instance", canonical)
+            smb_instance = canonical
+        object.__setattr__(self, "smb_instance", smb_instance)
         tests = [
             [_test_for(name, value) for value in getattr(self, name)] for name in PROPERTY_OF
         ]
-        self._tests.extend(t for t in tests if t)
+        object.__setattr__(self, "_tests", [t for t in tests if t])
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"SessionQuery is immutable: use replace({name}=...)")
+
+    def _key(self) -> tuple[object, ...]:
+        return (*(getattr(self, name) for name in PROPERTY_OF), self.include_hidden,
+                self.smb_instance)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SessionQuery):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        given = ", ".join(f"{name}={getattr(self, name)!r}" for name in PROPERTY_OF
+                          if getattr(self, name))
+        return (f"SessionQuery({given + ', ' if given else ''}include_hidden="
+                f"{self.include_hidden}, smb_instance={self.smb_instance!r})")
+
+    def replace(self, **changes: object) -> SessionQuery:
+        """Return a copy with the given filters changed."""
+        fields = {name: getattr(self, name) for name in (*PROPERTY_OF, "include_hidden",
+                                                          "smb_instance")}
+        unknown = set(changes) - set(fields)
+        if unknown:
+            raise TypeError(f"SessionQuery has no filter {', '.join(sorted(unknown))}")
+        fields.update(changes)
+        return SessionQuery(**fields)  # type: ignore[arg-type]
 
     def matches(self, session: SmbSession) -> bool:
         """Return True when ``session`` passes every filter of this query."""

@@ -33,7 +33,6 @@ import struct
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, fields
 
 __all__ = [
     "TCP_STATES",
@@ -104,7 +103,6 @@ class SockDiagError(OSError):
     """
 
 
-@dataclass(frozen=True, slots=True)
 class TcpConnection:
     """One TCP socket as the kernel's ``inet_diag`` reports it.
 
@@ -116,6 +114,11 @@ class TcpConnection:
     ``tcp_info`` for the socket (``TIME_WAIT``, ``SYN_RECV``) or a shorter one.
     """
 
+    #: The fields, in the order the constructor takes them.
+    FIELDS = ("local", "remote", "state", "inode", "uid", "last_data_recv_ms",
+              "last_data_sent_ms", "last_ack_recv_ms", "rtt_us")
+    __slots__ = FIELDS
+
     local: Endpoint
     remote: Endpoint
     state: str
@@ -126,10 +129,40 @@ class TcpConnection:
     last_ack_recv_ms: int | None
     rtt_us: int | None
 
+    def __init__(self, *values: object) -> None:
+        if len(values) != len(self.FIELDS):
+            raise TypeError(f"TcpConnection takes {len(self.FIELDS)} values: "
+                            f"{', '.join(self.FIELDS)}")
+        for setter, value in zip(_SETTERS, values, strict=True):
+            setter(self, value)
 
-# Building a TcpConnection in the parser's loop: its slots set directly, without the frozen
-# dataclass's __init__ (object.__setattr__ per field), which would double the parse time.
-_SETTERS = tuple(TcpConnection.__dict__[field.name].__set__ for field in fields(TcpConnection))
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("TcpConnection is immutable")
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.FIELDS)
+
+    def as_dict(self) -> dict[str, object]:
+        """The connection's fields by name, in constructor order."""
+        return dict(zip(self.FIELDS, self._values(), strict=True))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TcpConnection):
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        return "TcpConnection(" + ", ".join(
+            f"{name}={getattr(self, name)!r}" for name in self.FIELDS) + ")"
+
+
+# The parser fills a TcpConnection's slots directly, without a call to __init__ per
+# socket, which would double the parse time. (Hand-written rather than a dataclass:
+# importing dataclasses costs a listing more than it reads.)
+_SETTERS = tuple(TcpConnection.__dict__[name].__set__ for name in TcpConnection.FIELDS)
 
 
 def _ipv6_text(packed: bytes) -> str:

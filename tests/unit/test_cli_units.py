@@ -7,6 +7,7 @@ import json
 import pytest
 
 from smbsession.cli.binder import Binder
+from smbsession.cli.errors import exit_code
 from smbsession.cli.formats import format_csv, format_list, format_table, render
 from smbsession.cli.get import GET_PARAMS
 from smbsession.errors import InvalidParameter
@@ -62,7 +63,7 @@ def test_bad_parameters_name_the_parameter_and_value(argv: list[str], needle: st
     with pytest.raises(InvalidParameter) as err:
         bind(*argv)
     assert needle in str(err.value)
-    assert err.value.exit_code == 2
+    assert exit_code(err.value) == 2
 
 
 def test_enum_values_are_case_insensitive() -> None:

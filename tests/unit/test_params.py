@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from smbsession.cli.binder import Binder, split_list, wants_help
+from smbsession.cli.errors import exit_code
 from smbsession.cli.get import GET_PARAMS
 from smbsession.cli.params import convert
 from smbsession.cli.pipeline import parse_objects
@@ -94,4 +95,4 @@ def test_a_count_below_its_minimum_names_parameter_value_and_range(name: str) ->
         f"Get-SmbSession: Cannot validate argument on parameter '{name}'. The -5 argument is "
         "less than the minimum allowed range of 0. Supply an argument that is greater than "
         "or equal to 0 and then try the command again.")
-    assert err.value.exit_code == 2
+    assert exit_code(err.value) == 2

@@ -7,7 +7,6 @@ would happen) and closed through :func:`smbsession.close_smb_session`.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 from collections.abc import Sequence
@@ -152,7 +151,7 @@ def _resolve(bound: dict, command: str, streams: Streams) -> list[SmbSession]:
     chosen: dict[int, SmbSession] = {}
     for query in queries:
         if query.session_id:  # a session asked for by id is closed even if hidden
-            query = dataclasses.replace(query, include_hidden=True)
+            query = query.replace(include_hidden=True)
         selected = query.select(sessions)
         for session in selected:
             chosen.setdefault(session.session_id, session)

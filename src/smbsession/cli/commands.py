@@ -9,12 +9,16 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from ..errors import SmbSessionError
 from .binder import Binder, wants_help
 from .get import run_get
 from .params import Param
+
+TYPE_CHECKING = False  # typing costs a listing start-up time
+if TYPE_CHECKING:
+    from typing import TextIO
 
 LAB_USAGE = """\
 smbsession lab start [--dir D] [--port P]   set up and start a private Samba on loopback
@@ -126,18 +130,59 @@ smbsession job list|wait|receive|remove [ID]    background jobs started with -As
 """
 
 
-def _guard(func: Callable[..., int], *args: object) -> int:
+class _PipeSafeStdout:
+    """stdout that stops writing, without failing, once its reader has gone (``| head``):
+    the command runs on and ends with the exit code it would have had."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self.closed_by_reader = False
+
+    def _gone(self) -> None:
+        self.closed_by_reader = True
+        # Python must not complain when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+
+    def write(self, text: str) -> int:
+        if not self.closed_by_reader:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._gone()
+        return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        if not self.closed_by_reader:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._gone()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
+
+
+def _guard(command: str, func: Callable[..., int], *args: object) -> int:
+    """Run one command: its errors become PowerShell's messages and exit codes, and a
+    reader that goes away early costs the command its output, not its exit code."""
+    from .errors import exit_code, message
+
+    if not isinstance(sys.stdout, _PipeSafeStdout):
+        sys.stdout = _PipeSafeStdout(sys.stdout)  # type: ignore[assignment]
     try:
-        return int(func(*args))
+        code = int(func(*args))
     except SmbSessionError as exc:
-        print(str(exc), file=sys.stderr)
-        return exc.exit_code
+        sys.stdout.flush()
+        print(message(exc, command), file=sys.stderr)
+        code = exit_code(exc)
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        # The reader went away (| head): Python must not complain when it flushes stdout.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    sys.stdout.flush()
+    return code
 
 
 def _short_lived() -> None:
@@ -149,7 +194,7 @@ def _short_lived() -> None:
 def get_smb_session_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``Get-SmbSession`` command."""
     _short_lived()
-    return _guard(run_get, list(sys.argv[1:] if argv is None else argv))
+    return _guard("Get-SmbSession", run_get, list(sys.argv[1:] if argv is None else argv))
 
 
 def close_smb_session_main(argv: Sequence[str] | None = None) -> int:
@@ -157,7 +202,7 @@ def close_smb_session_main(argv: Sequence[str] | None = None) -> int:
     from .close import run_close
 
     _short_lived()
-    return _guard(run_close, list(sys.argv[1:] if argv is None else argv))
+    return _guard("Close-SmbSession", run_close, list(sys.argv[1:] if argv is None else argv))
 
 
 def _umbrella(argv: list[str]) -> int:
@@ -178,7 +223,12 @@ def _umbrella(argv: list[str]) -> int:
     return 2
 
 
+def _command_name(argv: Sequence[str] | None) -> str:
+    args = sys.argv[1:] if argv is None else argv
+    return f"smbsession {args[0]}" if args and not args[0].startswith("-") else "smbsession"
+
+
 def smbsession_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``smbsession`` umbrella command."""
     _short_lived()
-    return _guard(_umbrella, list(sys.argv[1:] if argv is None else argv))
+    return _guard(_command_name(argv), _umbrella, list(sys.argv[1:] if argv is None else argv))

@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from ..errors import InvalidParameter
+from ..errors import InvalidParameter, SmbSessionError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -158,8 +158,13 @@ def run(job_id: int) -> int:
         try:
             code = run_get(argv, "Get-SmbSession", in_job=True)
         except Exception as exc:  # stored as the job's error: the job must end Failed, not hang
-            print(f"Get-SmbSession: {exc}", file=sys.stderr)
-            code = getattr(exc, "exit_code", 1)
+            from .errors import exit_code, message
+
+            if isinstance(exc, SmbSessionError):
+                print(message(exc, "Get-SmbSession"), file=sys.stderr)
+            else:
+                print(f"Get-SmbSession: {type(exc).__name__}: {exc}", file=sys.stderr)
+            code = exit_code(exc)
     state = "Completed" if code == 0 else "Failed"
     with _db() as db:
         db.execute("UPDATE jobs SET state = ?, finished = ?, output = ?, errors = ?, "

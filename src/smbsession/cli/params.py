@@ -9,7 +9,6 @@ and the type, the way PowerShell reports it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from ..errors import InvalidParameter
 
@@ -29,7 +28,6 @@ TYPE_NAMES: dict[str, str] = {
 ERROR_ACTIONS: tuple[str, ...] = ("Continue", "SilentlyContinue", "Stop", "Ignore")
 
 
-@dataclass(frozen=True)
 class Param:
     """One parameter of a command.
 
@@ -44,17 +42,27 @@ class Param:
     ``help`` is the description shown by ``-?``.
     """
 
-    name: str
-    type: str = "string"
-    array: bool = False
-    position: int | None = None
-    aliases: tuple[str, ...] = ()
-    choices: tuple[str, ...] = ()
-    pipeline: bool = False
-    common: bool = False
-    type_name: str = ""
-    minimum: int | None = None
-    help: str = ""
+    __slots__ = ("aliases", "array", "choices", "common", "help", "minimum", "name",
+                 "pipeline", "position", "type", "type_name")
+
+    def __init__(self, name: str, type: str = "string", array: bool = False,
+                 position: int | None = None, aliases: tuple[str, ...] = (),
+                 choices: tuple[str, ...] = (), pipeline: bool = False, common: bool = False,
+                 type_name: str = "", minimum: int | None = None, help: str = "") -> None:
+        self.name = name
+        self.type = type
+        self.array = array
+        self.position = position
+        self.aliases = aliases
+        self.choices = choices
+        self.pipeline = pipeline
+        self.common = common
+        self.type_name = type_name
+        self.minimum = minimum
+        self.help = help
+
+    def __repr__(self) -> str:
+        return f"Param({self.name!r}, {self.type!r})"
 
     @property
     def key(self) -> str:

@@ -24,7 +24,6 @@ import os
 import re
 import stat
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from ..errors import InvalidParameter
 from .params import Param, convert
@@ -33,12 +32,17 @@ _BLANK = re.compile(r"[ \t\r\n]*")
 _HINT = "Pipeline input is the JSON or NDJSON that -Format Json or -Format NDJson writes."
 
 
-@dataclass(frozen=True)
 class InputObject:
     """One object of pipeline input and the line of stdin it starts on."""
 
-    line: int
-    properties: Mapping[str, object]
+    __slots__ = ("line", "properties")
+
+    def __init__(self, line: int, properties: Mapping[str, object]) -> None:
+        self.line = line
+        self.properties = properties
+
+    def __repr__(self) -> str:
+        return f"InputObject(line={self.line}, properties={dict(self.properties)!r})"
 
 
 def stdin_kind(fd: int = 0) -> str:

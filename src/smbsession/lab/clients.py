@@ -55,7 +55,7 @@ def _smbclient(lab: Lab, user: str, protocol: str, files: tuple[str, ...]) -> su
 
 def _wait_sessions(lab: Lab, expected: int, timeout: float) -> int:
     """Wait until the lab's smbd lists ``expected`` sessions; return how many it lists."""
-    from . import read_sessions
+    from .. import read_sessions
 
     deadline = time.monotonic() + timeout
     count = 0

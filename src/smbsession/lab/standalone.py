@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import SambaNotInstalled, SmbSessionError
+from ..errors import LabError, SambaNotInstalled
 
 #: The lab's Unix/Samba users (no login shell, no Unix password).
 LAB_USERS: tuple[str, ...] = ("labalice", "labbob", "labcarol")
@@ -34,10 +34,6 @@ SHARE = "share"
 
 _SUBDIRS = ("lock", "state", "cache", "pid", "private", "ncalrpc", "log", "share")
 _START_TIMEOUT = 30.0
-
-
-class LabError(SmbSessionError):
-    """The lab could not be set up, started or stopped (the message says why)."""
 
 
 def default_lab_dir() -> Path:
@@ -95,7 +91,7 @@ def samba_program(name: str) -> str:
         raise SambaNotInstalled(
             f"'{name}' is not installed. Install Samba from your distribution: "
             f"Debian/Ubuntu 'apt-get install {package}', Fedora/RHEL 'dnf install samba"
-            f"{'-client' if package == 'smbclient' else ''}'."
+            f"{'-client' if package == 'smbclient' else ''}'.", name
         )
     return path
 

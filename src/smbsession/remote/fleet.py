@@ -99,7 +99,7 @@ def _local(raw: str, smb_conf: str | None) -> SourceResult:
     from .. import read_sessions
 
     result = read_sessions(smb_conf)
-    result.sessions = [dataclasses.replace(s, ps_computer_name=raw) for s in result.sessions]
+    result.sessions = [s.replace(ps_computer_name=raw) for s in result.sessions]
     return result
 
 
@@ -136,7 +136,8 @@ def _each(targets: Sequence[Target], throttle: int, timeout: float,
                 try:
                     return await asyncio.wait_for(ask(target), timeout + 5)
                 except (TimeoutError, asyncio.TimeoutError):
-                    raise RemoteError(f"no answer within {timeout:g} s") from None
+                    raise RemoteError(_name(target), f"no answer within {timeout:g} s"
+                                      ) from None
 
         return await asyncio.gather(*(one(t) for t in targets), return_exceptions=True)
 

@@ -11,7 +11,7 @@ restricted to Administrators (and operators) by default; older releases answer l
 and 10 to any authenticated user and levels 1, 2 and 502 to Administrators and
 operators only. Samba answers only members of ``BUILTIN\\Administrators`` (root, or an
 account mapped into that group with ``net groupmap``). Anyone else gets
-:class:`SrvsAccessDenied`.
+:class:`RemoteAccessDenied`.
 
 **Levels.** The information levels 502, 10, 1 and 0 are tried in that order; a level the
 server refuses (invalid level, or access denied) moves on to the next. Windows answers
@@ -73,7 +73,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from ..errors import InvalidParameter, RemoteError
+from ..errors import ExtraMissing, InvalidParameter, RemoteAccessDenied, RemoteError
 from ..model import SmbSession
 from ..samba.names import windows_host
 
@@ -114,15 +114,6 @@ _NO_PASSWORD = (
     " and give the password separately."
 )
 
-
-
-class SrvsAccessDenied(RemoteError):
-    """The server refused to list its sessions to this account (NetrSessionEnum needs
-    administrator rights)."""
-
-
-class ExtraMissing(RemoteError):
-    """impacket, which smb:// targets need, is not installed."""
 
 
 @dataclass(frozen=True)
@@ -439,8 +430,8 @@ def _enumerate(dce: object, budget: _Budget, raw: str) -> tuple[int, list[SmbSes
         idle_trusted = level in (10, 502) or 10 not in unknown
         return level, [session_from_entry(e, level, idle_trusted, raw) for e in entries]
     if any(r.denied for r in refused):
-        raise SrvsAccessDenied(
-            f"{raw}: the server refused to list its sessions (NetrSessionEnum: access "
+        raise RemoteAccessDenied(
+            raw, "the server refused to list its sessions (NetrSessionEnum: access "
             f"denied at levels {', '.join(str(r.level) for r in refused if r.denied)}). "
             "Listing sessions needs administrator rights on the server: since Windows 10 "
             "1607 and Windows Server 2019 only Administrators (and operators) may call "
@@ -449,8 +440,7 @@ def _enumerate(dce: object, budget: _Budget, raw: str) -> tuple[int, list[SmbSes
             "answers only levels 0 and 1, with idle time 0. Connect as such an account "
             "(smb://DOMAIN\\admin@host)."
         )
-    raise RemoteError(
-        f"{raw}: the server answered none of the session info levels "
+    raise RemoteError(raw, f"the server answered none of the session info levels "
         f"{', '.join(map(str, LEVELS))} ({'; '.join(f'{r.level}: {r}' for r in refused)})"
     )
 
@@ -510,8 +500,7 @@ def _import_impacket(raw: str) -> None:
         import impacket.dcerpc.v5.srvs
         import impacket.smbconnection  # noqa: F401
     except ImportError:
-        raise ExtraMissing(
-            f"{raw}: smb:// targets need impacket; install the remote extra: "
+        raise ExtraMissing(raw, "smb:// targets need impacket; install the remote extra: "
             "pip install 'smbsession[remote]'"
         ) from None
 
@@ -543,7 +532,7 @@ def _srvsvc(target: SmbTarget, password: str | None, timeout: float,
                                    useCache=True)
             except Exception as exc:
                 reason = _reason(exc, target, timeout, password)
-                raise RemoteError(f"{raw}: Kerberos logon failed: {reason}") from None
+                raise RemoteError(raw, f"Kerberos logon failed: {reason}") from None
         else:
             conn.login(target.user or "", password or "", target.domain or "")
         budget.check()
@@ -559,16 +548,16 @@ def _srvsvc(target: SmbTarget, password: str | None, timeout: float,
             raise
         except Exception as exc:
             reason = _reason(exc, target, timeout, password)
-            raise RemoteError(f"{raw}: cannot open the server's \\srvsvc pipe: {reason}"
+            raise RemoteError(raw, f"cannot open the server's \\srvsvc pipe: {reason}"
                               ) from None
         yield dce, budget
         done = True
     except RemoteError:
         raise
     except RemoteLimit as exc:
-        raise RemoteError(f"{raw}: {exc}") from None
+        raise RemoteError(raw, f"{exc}") from None
     except Exception as exc:
-        raise RemoteError(f"{raw}: {_reason(exc, target, timeout, password)}") from None
+        raise RemoteError(raw, f"{_reason(exc, target, timeout, password)}") from None
     finally:
         _close(dce, conn, polite=done)
 
@@ -586,7 +575,7 @@ def list_sessions(target: SmbTarget, password: str | None, timeout: float = 30.0
     the server's order (see the module docstring for what each property holds).
 
     Each network operation waits at most ``timeout`` seconds, and so does the listing as
-    a whole. Raises :class:`SrvsAccessDenied` when the account may not list sessions,
+    a whole. Raises :class:`RemoteAccessDenied` when the account may not list sessions,
     :class:`ExtraMissing` when impacket is not installed, and :class:`RemoteError`
     (``<target>: <reason>``) for anything else: no connection, failed logon, a malformed
     or endless answer. The password appears in no message.

@@ -111,7 +111,7 @@ async def _run_reader(target: SshTarget, args: list[str], timeout: float,
     try:
         import asyncssh
     except ImportError:
-        raise RemoteError(f"{target.raw}: SSH targets need the remote extra: "
+        raise RemoteError(target.raw, "SSH targets need the remote extra: "
                           "pip install 'smbsession[remote]'") from None
     import asyncio
     import shlex
@@ -123,34 +123,34 @@ async def _run_reader(target: SshTarget, args: list[str], timeout: float,
             done = await conn.run(command, input=reader_zip(), encoding=None, check=False)
             if done.exit_status != 0:
                 err = (done.stderr or b"").decode(errors="replace").strip().splitlines()
-                raise RemoteError(f"{target.raw}: the reader failed on the server: "
+                raise RemoteError(target.raw, f"the reader failed on the server: "
                                   f"{err[-1] if err else done.exit_status}")
             return (done.stdout or b"").decode()
 
     try:
         out = await asyncio.wait_for(run(), timeout)
     except asyncssh.HostKeyNotVerifiable:
-        raise RemoteError(await _unknown_host_key(target)) from None
+        raise RemoteError(target.raw, await _unknown_host_key(target)) from None
     except asyncssh.PermissionDenied:
-        raise RemoteError(f"{target.raw}: the server refused our SSH keys (permission "
+        raise RemoteError(target.raw, "the server refused our SSH keys (permission "
                           "denied); check the user, ssh-agent and ~/.ssh") from None
     except (TimeoutError, asyncio.TimeoutError):
-        raise RemoteError(f"{target.raw}: no answer within {timeout:g} s") from None
+        raise RemoteError(target.raw, f"no answer within {timeout:g} s") from None
     except OSError as exc:
         reason = (os.strerror(exc.errno) if exc.errno and exc.errno > 0
                   else exc.strerror or str(exc))
-        raise RemoteError(f"{target.raw}: cannot connect to {target.host}:"
+        raise RemoteError(target.raw, f"cannot connect to {target.host}:"
                           f"{target.port or 22}: {reason}") from None
     except asyncssh.Error as exc:
-        raise RemoteError(f"{target.raw}: {exc}") from None
+        raise RemoteError(target.raw, f"{exc}") from None
     try:
         answer = json.loads(out)
     except ValueError:
-        raise RemoteError(f"{target.raw}: the server's answer is not JSON") from None
+        raise RemoteError(target.raw, "the server's answer is not JSON") from None
     if not isinstance(answer, dict):
-        raise RemoteError(f"{target.raw}: the server's answer is not a JSON object")
+        raise RemoteError(target.raw, "the server's answer is not a JSON object")
     if answer.get("error"):
-        raise RemoteError(f"{target.raw}: {answer['error']}")
+        raise RemoteError(target.raw, f"{answer['error']}")
     return answer
 
 
@@ -163,7 +163,7 @@ async def read_sessions_async(target: SshTarget, smb_conf: str | None = None,
         return SourceResult([_session(row, target.raw) for row in answer["sessions"]],
                             [str(w) for w in answer.get("warnings", [])], f"ssh {target.raw}")
     except (KeyError, TypeError, ValueError) as exc:
-        raise RemoteError(f"{target.raw}: the server's answer is malformed ({exc})") from None
+        raise RemoteError(target.raw, f"the server's answer is malformed ({exc})") from None
 
 
 async def close_sessions_async(target: SshTarget, session_ids: list[int],
@@ -179,7 +179,7 @@ async def close_sessions_async(target: SshTarget, session_ids: list[int],
         return {int(sid): (bool(closed), str(message))
                 for sid, closed, message in answer["results"]}
     except (KeyError, TypeError, ValueError) as exc:
-        raise RemoteError(f"{target.raw}: the server's answer is malformed ({exc})") from None
+        raise RemoteError(target.raw, f"the server's answer is malformed ({exc})") from None
 
 
 async def _unknown_host_key(target: SshTarget) -> str:
@@ -191,7 +191,7 @@ async def _unknown_host_key(target: SshTarget) -> str:
         fingerprint = key.get_fingerprint() if key else "unknown"
     except (OSError, asyncssh.Error):
         fingerprint = "unknown"
-    return (f"{target.raw}: the server's host key is not known ({fingerprint}). If that is "
+    return (f"the server's host key is not known ({fingerprint}). If that is "
             f"the right key, accept it with: ssh-keyscan -p {target.port or 22} {target.host} "
             f">> ~/.ssh/known_hosts   (or connect once with ssh {where})")
 

@@ -131,12 +131,12 @@ def parse_globals(path: str | os.PathLike[str], _depth: int = 0) -> dict[str, st
             text = fh.read()
     except PermissionError:
         raise AccessDenied(
-            f"permission denied reading {path}: run the command with sudo."
+            f"permission denied reading {path}: run the command with sudo.", str(path)
         ) from None
     except OSError as exc:
         raise ConfigNotFound(
-            f"-SmbConf: cannot read '{path}': {exc.strerror or exc}. "
-            "Name an existing smb.conf (for the lab: smbsession lab status)."
+            f"cannot read '{path}': {exc.strerror or exc}. "
+            "Name an existing smb.conf (for the lab: smbsession lab status).", str(path)
         ) from None
     values: dict[str, str] = {}
     section = "global"
@@ -168,15 +168,15 @@ def parse_globals(path: str | os.PathLike[str], _depth: int = 0) -> dict[str, st
 def load_config(path: str | os.PathLike[str] | None = None) -> SambaConfig:
     """Read the smb.conf at ``path`` (default: :func:`default_config_path`).
 
-    Raises :class:`ConfigNotFound` (exit code 2) when the file does not exist.
+    Raises :class:`ConfigNotFound` when the file does not exist.
     """
     conf_path = os.fspath(path) if path is not None else default_config_path()
     try:
         os.stat(conf_path)
     except FileNotFoundError:
         raise ConfigNotFound(
-            f"-SmbConf: the file '{conf_path}' does not exist. "
-            "Name the smb.conf of the Samba server to read."
+            f"the file '{conf_path}' does not exist. "
+            "Name the smb.conf of the Samba server to read.", conf_path
         ) from None
     except PermissionError:
         raise AccessDenied(

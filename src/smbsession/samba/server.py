@@ -89,13 +89,13 @@ def check_readable(config: SambaConfig) -> int:
         raise ServerNotRunning(
             f"no smbd is running for {config.path} ({config.pid_dir} has no live smbd.pid). "
             f"Start it with 'smbd -s {config.path}' (or 'systemctl start smbd'), "
-            "or start the lab with 'smbsession lab start'."
+            "or start the lab with 'smbsession lab start'.", config.path
         )
     db = os.path.join(config.lock_dir, SESSION_DB)
     if os.path.exists(db) and not os.access(db, os.R_OK):
         raise AccessDenied(
             f"permission denied reading {db}: Samba's session state is readable by root only. "
-            "Run the command with sudo."
+            "Run the command with sudo.", db
         )
     return pid
 

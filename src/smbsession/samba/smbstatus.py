@@ -39,7 +39,8 @@ def _run(config: SambaConfig, *flags: str) -> dict[str, Any]:
         )
     except FileNotFoundError:
         raise SambaNotInstalled(
-            "smbstatus is not installed; install Samba (Debian/Ubuntu: apt-get install samba)."
+            "smbstatus is not installed; install Samba (Debian/Ubuntu: apt-get install samba).",
+            "smbstatus",
         ) from None
     except subprocess.TimeoutExpired:
         raise SourceError(f"smbstatus did not answer within {_TIMEOUT} s.") from None

@@ -10,12 +10,18 @@ directory. A clustered server reaches the same things through its local ctdbd.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from typing import Protocol
 
 from .liveness import Liveness
-from .smbxsrv import ServerId
 from .tdb import TdbRecord, read_tdb, stream_tdb
+
+TYPE_CHECKING = False  # typing costs a listing start-up time
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Protocol
+
+    from .smbxsrv import ServerId
+else:
+    Protocol = object
 
 SESSION_DB = "smbXsrv_session_global.tdb"
 TCON_DB = "smbXsrv_tcon_global.tdb"

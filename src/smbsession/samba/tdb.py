@@ -55,7 +55,6 @@ import os
 import struct
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 __all__ = [
     "MAX_PROBLEMS",
@@ -97,22 +96,37 @@ class TdbFormatError(Exception):
     """
 
 
-@dataclass(frozen=True, slots=True)
 class TdbRecord:
     """One live record of a TDB file: its key and its value."""
 
-    key: bytes
-    value: bytes
+    __slots__ = ("key", "value")
+
+    def __init__(self, key: bytes, value: bytes) -> None:
+        _set_key(self, key)
+        _set_value(self, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("TdbRecord is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TdbRecord):
+            return NotImplemented
+        return (self.key, self.value) == (other.key, other.value)
+
+    def __hash__(self) -> int:
+        return hash((self.key, self.value))
+
+    def __repr__(self) -> str:
+        return f"TdbRecord(key={self.key!r}, value={self.value!r})"
 
 
-# A frozen dataclass's __init__ sets its fields through object.__setattr__: 5% of the time
-# of reading a large database. The chain walk fills the slots directly instead.
+# Calling __init__ per record is 5% of the time of reading a large database: the chain
+# walk fills the slots directly instead.
 _new_record = object.__new__
 _set_key = TdbRecord.key.__set__  # type: ignore[attr-defined]
 _set_value = TdbRecord.value.__set__  # type: ignore[attr-defined]
 
 
-@dataclass
 class TdbScan:
     """What :func:`read_tdb` found in one file.
 
@@ -122,18 +136,39 @@ class TdbScan:
     ``problems`` explains them, one line each, for the first :data:`MAX_PROBLEMS`.
     """
 
-    records: list[TdbRecord]
-    skipped: int = 0
-    problems: list[str] = field(default_factory=list)
+    __slots__ = ("problems", "records", "skipped")
+
+    def __init__(self, records: list[TdbRecord], skipped: int = 0,
+                 problems: list[str] | None = None) -> None:
+        self.records = records
+        self.skipped = skipped
+        self.problems = [] if problems is None else problems
+
+    def __repr__(self) -> str:
+        return (f"TdbScan({len(self.records)} record(s), skipped={self.skipped}, "
+                f"problems={self.problems!r})")
 
 
-@dataclass(frozen=True, slots=True)
 class _Layout:
-    """Byte order and geometry of one TDB file, from its header."""
+    """Byte order and geometry of one TDB file, from its header: the struct byte order
+    (``<`` or ``>``), the file offset of the database proper (the mutex area's size, or
+    0) and the number of hash chains."""
 
-    order: str  # struct byte order, "<" or ">"
-    base: int  # file offset of the database proper: the mutex area's size, or 0
-    hash_size: int
+    __slots__ = ("base", "hash_size", "order")
+
+    def __init__(self, order: str, base: int, hash_size: int) -> None:
+        self.order = order
+        self.base = base
+        self.hash_size = hash_size
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, _Layout):
+            return NotImplemented
+        return (self.order, self.base, self.hash_size) == (other.order, other.base,
+                                                            other.hash_size)
+
+    def __hash__(self) -> int:
+        return hash((self.order, self.base, self.hash_size))
 
 
 def _parse_header(path: str, fd: int) -> _Layout:
