@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import select
@@ -25,6 +27,31 @@ import pytest
 from smbsession.lab import SHARE, Lab
 
 SRC = str(Path(__file__).resolve().parent.parent / "src")
+
+
+@functools.cache
+def readable_src() -> str:
+    """A copy of the package that every user can read, for commands run as another user:
+    the checkout may sit in a directory only its owner can enter (root's home)."""
+    base = Path(tempfile.mkdtemp(prefix="smbsession-src-"))
+    shutil.copytree(Path(SRC) / "smbsession", base / "smbsession",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for path in (base, *base.rglob("*")):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    atexit.register(shutil.rmtree, base, True)
+    return str(base)
+
+
+def as_user(user: str, *argv: str) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment that run ``python ARGV`` as ``user`` (through
+    setpriv), with the system's interpreter (a virtualenv's may be unreadable to them)
+    and :func:`readable_src` as the package."""
+    ids = subprocess.run(["id", "-u", user], capture_output=True, text=True, check=True)
+    gid = subprocess.run(["id", "-g", user], capture_output=True, text=True, check=True)
+    python = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+    cmd = ["setpriv", f"--reuid={ids.stdout.strip()}", f"--regid={gid.stdout.strip()}",
+           "--clear-groups", python, *argv]
+    return cmd, {**os.environ, "PYTHONPATH": readable_src()}
 
 
 def _samba_missing() -> str | None:
@@ -112,15 +139,13 @@ def run_cli(*args: str, env: dict[str, str] | None = None, user: str | None = No
     pytest itself was given. ``detached`` runs it without a controlling terminal.
     """
     cmd = [sys.executable, "-m", "smbsession", *args]
+    base_env = {**os.environ, "PYTHONPATH": SRC}
     if user is not None:
-        ids = subprocess.run(["id", "-u", user], capture_output=True, text=True, check=True)
-        gid = subprocess.run(["id", "-g", user], capture_output=True, text=True, check=True)
-        cmd = ["setpriv", f"--reuid={ids.stdout.strip()}", f"--regid={gid.stdout.strip()}",
-               "--clear-groups", *cmd]
-    full_env = {**os.environ, "PYTHONPATH": SRC, **(env or {})}
+        cmd, base_env = as_user(user, "-m", "smbsession", *args)
+    full_env = {**base_env, **(env or {})}
     feed = {"input": stdin} if isinstance(stdin, str) else {"stdin": stdin or subprocess.DEVNULL}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=120,
-                          check=False, start_new_session=detached, **feed)
+                          check=False, start_new_session=detached, cwd="/", **feed)
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 

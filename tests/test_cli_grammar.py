@@ -171,8 +171,10 @@ def test_debug_shows_the_bound_parameters(lab: Lab, alice_bob: list) -> None:
     out = run_get(lab, "-sess", str(alice), "-Debug")
     assert out.returncode == 0
     debug = [line for line in out.stderr.splitlines() if line.startswith("DEBUG: ")]
-    assert any(f"'session_id': [{alice}]" in line for line in debug)
-    assert any("stdin is device" in line for line in debug)
+    # As a command line would give them, not as a Python dict.
+    assert any(f"Bound parameters: -SessionId {alice} " in line for line in debug), debug
+    assert not any("{" in line or "'session_id'" in line for line in debug), debug
+    assert any("Stdin is a device: not pipeline input." in line for line in debug), debug
 
 
 @pytest.mark.parametrize(

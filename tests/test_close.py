@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import pytest
 
 import smbsession
-from conftest import SRC, smbprotocol_sessions, wait_for
+from conftest import as_user, smbprotocol_sessions, wait_for
 from smbsession import (
     ConfirmationRequired,
     SessionNotFound,
@@ -148,8 +147,7 @@ def test_not_root_is_refused(lab: Lab) -> None:
         "except smbsession.AccessDenied as exc:\n"
         "    print(exc); sys.exit(3)\n"
     )
-    out = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                          sys.executable, "-c", script], capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": SRC}, check=False)
+    cmd, env = as_user("nobody", "-c", script)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False, cwd="/")
     assert out.returncode == 3, out.stderr
     assert "root" in out.stdout and "sudo" in out.stdout

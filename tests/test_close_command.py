@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 import smbsession
 from conftest import SRC, Terminal, run_cli, smbprotocol_sessions
 from smbsession.lab import Lab
@@ -72,8 +74,42 @@ def test_not_root(lab: Lab) -> None:
     with smbprotocol_sessions(lab, ["labcarol"]) as (carol,):
         out = close(lab, str(carol.session_id), "-Force", user="nobody")
         assert out.returncode == 1
+        assert out.stderr.startswith("smbsession close: "), out.stderr
         assert "root" in out.stderr and "sudo" in out.stderr and "Traceback" not in out.stderr
         assert carol.session_id in live_ids(lab)
+
+
+@pytest.mark.parametrize("nothing", ["[]", "", "\n"])
+def test_nothing_to_close_is_no_failure(lab: Lab, nothing: str) -> None:
+    # A cron job that closes what a listing found, when it found nothing.
+    with smbprotocol_sessions(lab, ["labalice"]) as (alice,):
+        out = close(lab, "-Force", "-Verbose", stdin=nothing)
+        assert (out.returncode, out.stdout) == (0, ""), out.stderr
+        assert "Nothing to close" in out.stderr
+        assert alice.session_id in live_ids(lab)
+
+
+def test_text_that_is_not_json_closes_nothing(lab: Lab) -> None:
+    # Without a filter, input that is not sessions must never mean "every session".
+    with smbprotocol_sessions(lab, ["labalice"]) as (alice,):
+        listed = run_cli("get", "-SmbConf", str(lab.conf_path), "-Format", "Csv")
+        out = close(lab, "-Force", stdin=listed.stdout)
+        assert out.returncode == 2 and "not JSON" in out.stderr, out.stderr
+        assert "nothing was closed" in out.stderr
+        assert alice.session_id in live_ids(lab)
+
+
+def test_what_if_with_close_connection_names_the_neighbours(lab: Lab) -> None:
+    with smbprotocol_sessions(lab, ["labalice", "labbob"]) as (alice, bob):
+        out = close(lab, "-SessionId", str(alice.session_id), "-CloseConnection", "-WhatIf")
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.splitlines() == [
+            f"What if: Performing operation 'Close-Session' on Target '{alice.session_id}'. "
+            f"(Ending its connection also ends session(s) {bob.session_id}.)"]
+        assert {alice.session_id, bob.session_id} <= live_ids(lab)
+        refused = close(lab, "-SessionId", str(alice.session_id), "-CloseConnection")
+        assert refused.returncode == 1 and "needs -Force" in refused.stderr
+        assert {alice.session_id, bob.session_id} <= live_ids(lab)
 
 
 def test_confirm_yes_no_and_yes_to_all_on_a_terminal(lab: Lab) -> None:

@@ -4,7 +4,9 @@ Close-SmbSession on smb:// targets."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -14,6 +16,7 @@ import pytest
 
 import smbsession
 from conftest import (
+    SRC,
     Terminal,
     run_cli,
     running_lab,
@@ -65,9 +68,12 @@ def test_every_server_answers_beside_a_dead_and_a_silent_one(labs: list[Lab]) ->
     by_target: dict[str, set[str]] = {}
     for row in rows:
         by_target.setdefault(row["PSComputerName"], set()).add(row["ClientUserName"])
-    assert set(by_target) == {smb(first), smb(second), smb(third)}
-    assert "labalice" in by_target[smb(first)] and "labbob" in by_target[smb(second)]
-    assert "labcarol" in by_target[smb(third)] and "labalice" not in by_target[smb(third)]
+    # PSComputerName is the host as the targets name it; they share one, so with the port.
+    computer = {lab: f"127.0.0.1:{lab.port}" for lab in (first, second, third)}
+    assert set(by_target) == set(computer.values())
+    assert "labalice" in by_target[computer[first]] and "labbob" in by_target[computer[second]]
+    assert "labcarol" in by_target[computer[third]]
+    assert "labalice" not in by_target[computer[third]]
     bob = next(r for r in rows if r["ClientUserName"] == "labbob")
     assert bob["NumOpens"] == 1 and bob["SessionId"] == 0 and bob["Dialect"] is None
     errors = out.stderr.splitlines()
@@ -149,7 +155,7 @@ def test_close_over_smb_ends_that_users_sessions_and_says_how(labs: list[Lab]) -
         assert what_if.returncode == 0, what_if.stderr
         assert what_if.stdout.splitlines() == [
             "What if: Performing operation 'Close-Session' on Target 'every session of "
-            f"labbob from 127.0.0.1 on {smb(second)}'."]
+            "labbob from 127.0.0.1 on 127.0.0.1'."]
         assert "labbob" in users_of(second)
         out = run_cli("close", "-CimSession", smb(second), "-ClientUserName", "labbob",
                       "-Force", "-Verbose", env=env_for(second))
@@ -186,3 +192,32 @@ def test_close_over_cim_session_asks_for_each_session_on_the_terminal(labs: list
         left = {s.session_id for s in smbsession.read_sessions(str(first.conf_path)).sessions}
     assert ids[0] in left and ids[1] not in left and ids[2] not in left
     assert term.seen.count(b"Are you sure you want to perform this action?") == 2
+
+
+def test_a_fleet_streams_each_target_as_it_answers(labs: list[Lab]) -> None:
+    # The local target answers at once; the silent one only fails at its timeout. The
+    # table (with its header once) must be out long before that.
+    first = labs[0]
+    with smbprotocol_sessions(first, ["labalice"]) as (alice,), silent_servers(1) as (quiet,):
+        targets = f"localhost,ssh://root@127.0.0.1:{quiet}"
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "smbsession", "get", "-SmbConf", str(first.conf_path),
+             "-CimSession", targets, "-OperationTimeoutSec", "6",
+             "-Property", "SessionId,PSComputerName"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, env={**os.environ, "PYTHONPATH": SRC})
+        assert proc.stdout is not None and proc.stderr is not None
+        arrived = []
+        for line in proc.stdout:
+            arrived.append((time.monotonic() - started, line))
+        err = proc.stderr.read()
+        proc.wait(30)
+    ended = time.monotonic() - started
+    assert proc.returncode == 1 and f"127.0.0.1:{quiet}: " in err, err
+    assert ended >= 6
+    rows = [line for _, line in arrived if str(alice.session_id) in line]
+    assert rows and "localhost" in rows[0]
+    first_row_at = next(at for at, line in arrived if str(alice.session_id) in line)
+    assert first_row_at < ended - 3, arrived
+    assert [line.split()[0] for _, line in arrived].count("SessionId") == 1

@@ -47,6 +47,24 @@ def test_lists_the_lab_over_ssh(lab: Lab, sshd: Sshd) -> None:
     assert all(s.ps_computer_name == target.raw for s in remote)
 
 
+def test_hidden_sessions_stay_hidden_over_ssh(lab: Lab, sshd: Sshd,
+                                              ssh_home: dict[str, str]) -> None:
+    from conftest import anonymous_session, run_cli
+
+    target = f"ssh://root@127.0.0.1:{sshd.port}"
+    with anonymous_session(lab) as anonymous:
+        def ids(*extra: str, remote: bool) -> set[int]:
+            where = ("-CimSession", target) if remote else ()
+            out = run_cli("get", "-SmbConf", str(lab.conf_path), *where, *extra,
+                          "-Format", "Json", env=ssh_home)
+            assert out.returncode == 0, out.stderr
+            return {r["SessionId"] for r in out.json()}
+
+        assert anonymous not in ids(remote=True) and anonymous not in ids(remote=False)
+        assert anonymous in ids("-IncludeHidden", remote=True)
+        assert ids(remote=True) == ids(remote=False)
+
+
 def test_an_unknown_host_key_is_refused_with_its_fingerprint(sshd: Sshd) -> None:
     target = parse_ssh_target(f"ssh://root@127.0.0.1:{sshd.port}")
     with pytest.raises(RemoteError) as err:
@@ -126,8 +144,9 @@ def test_close_over_ssh_closes_just_that_session(lab: Lab, sshd: Sshd,
                       "-SessionId", str(alice.session_id), "-Force", "-PassThru",
                       "-Format", "Json", env=ssh_home)
         assert out.returncode == 0, out.stderr
+        # One target: PSComputerName is its host, as Windows shows the computer's name.
         assert [(r["SessionId"], r["PSComputerName"]) for r in out.json()] == [
-            (alice.session_id, good)]
+            (alice.session_id, "127.0.0.1")]
         left = {s.session_id for s in smbsession.read_sessions(str(lab.conf_path)).sessions}
         assert alice.session_id not in left and bob.session_id in left
         missing = run_cli("close", "-SmbConf", str(lab.conf_path), "-CimSession", good,

@@ -65,6 +65,10 @@ SAMBA_DIALECT_REVISIONS: dict[str, int] = {
     "SMB3_11": 0x0311,
 }
 
+#: The SessionId of a session read through MS-SRVS, which gives none (no SMB2/3 server
+#: gives a session the id 0).
+NO_SESSION_ID = 0
+
 #: ``SmbInstance`` values (an enum in MSFT_SmbSession); Samba only ever serves ``Default``.
 SMB_INSTANCES: tuple[str, ...] = ("Default", "CSV", "SBL", "SR")
 

@@ -21,7 +21,6 @@ import re
 import shutil
 import struct
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -481,12 +480,11 @@ def test_a_user_who_cannot_write_the_file_reads_it(tmp_path: Path) -> None:
             pytest.skip("setpriv (util-linux) is needed to drop root")
         code = ("import os, sys; from smbsession.samba.tdb import read_tdb; "
                 "print(len(read_tdb(sys.argv[1]).records), os.access(sys.argv[1], os.W_OK))")
-        done = subprocess.run(
-            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-             sys.executable, "-c", code, str(path)],
-            capture_output=True, text=True, timeout=60, check=False,
-            env={**os.environ, "PYTHONPATH": SRC},
-        )
+        from conftest import as_user
+
+        cmd, env = as_user("nobody", "-c", code, str(path))
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False,
+                              env=env, cwd="/")
         assert (done.returncode, done.stdout.split()) == (0, ["5", "False"]), done.stderr
     finally:
         shutil.rmtree(directory, ignore_errors=True)

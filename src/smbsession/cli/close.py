@@ -11,21 +11,23 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .. import SessionQuery, close_smb_session, read_sessions
-from ..closing import (
-    NO,
-    NO_TO_ALL,
-    YES,
-    YES_TO_ALL,
-    ConfirmationRequired,
-    require_force,
-    target,
-)
+from .. import ConfirmationRequired, InvalidParameter, SessionQuery, read_sessions
+from ..closing import NO, NO_TO_ALL, YES, YES_TO_ALL, CloseResult, close_smb_session, target
 from ..model import SmbSession
+from ..query import PROPERTY_OF
 from . import pipeline, view
 from .binder import Binder, wants_help
 from .formats import FORMATS, render
-from .get import GET_PARAMS, REMOTE, not_found, queries_for, remote_targets, remote_timeout
+from .get import (
+    GET_PARAMS,
+    REMOTE,
+    Remote,
+    Sessions,
+    describe_bound,
+    not_found,
+    queries_for,
+    read_remote,
+)
 from .helptext import Example, HelpPage
 from .params import COMMON_PARAMS, Param
 from .password import open_terminal
@@ -141,23 +143,32 @@ class _TerminalPrompt:
             self._say(_PROMPT_HELP)
 
 
-def _resolve(bound: dict, command: str, streams: Streams) -> list[SmbSession]:
-    """Every session the query and the pipeline input choose, each once, in order."""
-    inputs = pipeline.read_stdin(command)
-    queries = queries_for(bound, inputs, command, streams, CLOSE_PARAMS)
-    if not queries:
-        return []
-    sessions = read_sessions(bound.get("smb_conf"), "tdb").sessions
-    chosen: dict[int, SmbSession] = {}
+def _chosen(bound: dict, queries: list[SessionQuery], remote: Remote | None,
+            streams: Streams) -> list[SmbSession]:
+    """Every session the queries choose, each once, in order; what a query does not
+    find is reported as PowerShell reports it."""
+    if remote is not None:
+        sessions = read_remote(remote, streams)
+    else:
+        sessions = read_sessions(bound.get("smb_conf"), "tdb").sessions
+    every = Sessions(sessions)
+    chosen: dict[tuple[str | None, int, str | None, str | None], SmbSession] = {}
     for query in queries:
         if query.session_id:  # a session asked for by id is closed even if hidden
             query = query.replace(include_hidden=True)
-        selected = query.select(sessions)
-        for session in selected:
-            chosen.setdefault(session.session_id, session)
+        selected = every.select(query)
+        for s in selected:
+            chosen.setdefault((s.ps_computer_name, s.session_id, s.client_computer_name,
+                               s.client_user_name), s)
         for prop, value in query.unmatched(selected):
             streams.error(not_found(prop, value))
     return list(chosen.values())
+
+
+def _what_if_line(result: CloseResult) -> str:
+    extra = result.message.partition(": ")[2]
+    return (f"What if: {_operation(target(result.session))}"
+            + (f" ({extra[0].upper()}{extra[1:]}.)" if extra else ""))
 
 
 def run_close(argv: Sequence[str], command: str = "Close-SmbSession") -> int:
@@ -170,25 +181,44 @@ def run_close(argv: Sequence[str], command: str = "Close-SmbSession") -> int:
     bound: dict = Binder(command, CLOSE_PARAMS).bind(argv)
     streams = Streams(command, bool(bound.get("verbose")), bool(bound.get("debug")),
                       bound.get("error_action", "Continue"), flush_first=sys.stdout)
-    if bound.get("cim_session"):
-        return _run_remote(bound, command, streams)
-    chosen = _resolve(bound, command, streams)
+    streams.debug(f"Bound parameters: {describe_bound(bound, CLOSE_PARAMS)}.")
+    remote = Remote(bound) if bound.get("cim_session") else None
+    filtered = any(key in bound for key in PROPERTY_OF)
+    # Without a filter, stdin that could not be read as input must not mean "close every
+    # session": wait for it, and take an empty one as nothing to close.
+    stdin = pipeline.read_stdin(command, patient=not filtered)
+    inputs = stdin.objects
+    if inputs is None and not filtered and stdin.why.startswith("an empty"):
+        inputs = []
+    if inputs is None and not filtered and "JSON" in stdin.why:
+        raise InvalidParameter(
+            f"{command}: pipeline input: stdin holds something that is not JSON, and no "
+            "parameter says which sessions to close; nothing was closed. "
+            + pipeline.HINT)
+    streams.debug(f"Stdin is {stdin.why}: "
+                  + ("pipeline input." if inputs is not None else "not pipeline input."))
+    queries = queries_for(bound, inputs, command, streams, CLOSE_PARAMS)
+    chosen = _chosen(bound, queries, remote, streams) if queries else []
     if not chosen:
-        if not streams.errors:
-            streams.error("No MSFT_SmbSession objects found.")
-        return 1
-    query = SessionQuery(session_id=tuple(s.session_id for s in chosen), include_hidden=True)
-    if bound.get("what_if"):
-        for session in chosen:
-            print(f"What if: {_operation(target(session))}")
-        return 0
+        streams.verbose("Nothing to close.")
+        return 1 if streams.errors else 0
     force = bool(bound.get("force")) and not bound.get("confirm")
+    options: dict = remote.options() if remote else {"smb_conf": bound.get("smb_conf")}
+    options.update(
+        input_object=chosen, close_connection=bool(bound.get("close_connection")),
+        on_error=lambda error: streams.error(str(error)), on_warning=streams.warning)
+    if bound.get("what_if"):
+        for result in close_smb_session(what_if=True, **options):
+            print(_what_if_line(result))
+        return 1 if streams.errors else 0
+    if options["close_connection"] and not force:
+        raise ConfirmationRequired(
+            f"{command}: -CloseConnection ends every session on the connection; it needs "
+            "-Force as well (-WhatIf shows which sessions it would take down)."
+        )
     prompt = None if force else _TerminalPrompt(command)
     try:
-        results = close_smb_session(
-            query, smb_conf=bound.get("smb_conf"), force=force, confirm=prompt,
-            close_connection=bool(bound.get("close_connection")),
-        )
+        results = close_smb_session(force=force, confirm=prompt, **options)
     finally:
         if prompt is not None:
             prompt.close()
@@ -211,94 +241,3 @@ def _pass_thru(bound: dict, command: str, closed: list[SmbSession]) -> None:
         fmt = bound.get("format") or "Table"
         properties = view.choose_view(fmt, False, None, command)[1]
         sys.stdout.writelines(render(fmt, view.rows(closed, properties), properties))
-
-
-def _unit_name(session: SmbSession, by_pair: bool) -> str:
-    """What one confirmation closes: a session, or (MS-SRVS) a user's sessions from a
-    client."""
-    where = session.ps_computer_name
-    if by_pair:
-        return (f"every session of {session.client_user_name or 'any user'} from "
-                f"{session.client_computer_name} on {where}")
-    return f"{target(session)} on {where}"
-
-
-def _run_remote(bound: dict, command: str, streams: Streams) -> int:
-    """Close-SmbSession -CimSession: list every target, choose, confirm here, then close
-    on each target (smb:// ones by user and client, which says so first)."""
-    from ..remote.fleet import SmbTarget, close_many, read_many
-
-    targets, parsed, logon = remote_targets(bound)
-    throttle = int(bound.get("throttle_limit") or 0)
-    timeout = remote_timeout(bound)
-    sessions, errors, warnings = read_many(targets, bound.get("smb_conf"), throttle, timeout,
-                                           logon)
-    for line in warnings:
-        streams.warning(line)
-    for line in errors:
-        streams.error(line)
-    inputs = pipeline.read_stdin(command)
-    queries = queries_for(bound, inputs, command, streams, CLOSE_PARAMS)
-    smb = {raw for raw, t in zip(targets, parsed, strict=True) if isinstance(t, SmbTarget)}
-    units: dict[str, list[SmbSession]] = {}
-    for query in queries:
-        selected = query.select(sessions)
-        for session in selected:
-            units.setdefault(_unit_name(session, session.ps_computer_name in smb), []
-                             ).append(session)
-        for prop, value in query.unmatched(selected):
-            streams.error(not_found(prop, value))
-    if not units:
-        if not streams.errors:
-            streams.error("No MSFT_SmbSession objects found.")
-        return 1
-    for name, members in units.items():
-        if members[0].ps_computer_name in smb:
-            streams.warning(f"{members[0].ps_computer_name}: MS-SRVS has no session id: "
-                            f"closing ends {name} ({len(members)} listed) through "
-                            "NetrSessionDel; a Samba server ends the whole smbd of each, "
-                            "with every other session on the same connection.")
-    if bound.get("what_if"):
-        for name in units:
-            print(f"What if: {_operation(name)}")
-        return 1 if streams.errors else 0
-    chosen = _confirmed(units, bound, command)
-    results, errors = close_many(chosen, bound.get("smb_conf"), throttle, timeout, logon,
-                                 bool(bound.get("close_connection")))
-    for line in errors:
-        streams.error(line)
-    # The members of a unit share one outcome: a session, or NetrSessionDel's pair.
-    outcome = {id(r.session): r for r in results}
-    for name, members in units.items():
-        result = outcome.get(id(members[0]))
-        if result is None:  # declined, or its target failed (reported above)
-            continue
-        if result.closed:
-            streams.verbose(f"{name}: {result.message}.")
-        else:
-            streams.error(f"{name}: {result.message}")
-    _pass_thru(bound, command, [r.session for r in results if r.closed])
-    return 1 if streams.errors else 0
-
-
-def _confirmed(units: dict[str, list[SmbSession]], bound: dict,
-               command: str) -> list[SmbSession]:
-    """The sessions of the units confirmed on the terminal (all of them with -Force)."""
-    force = bool(bound.get("force")) and not bound.get("confirm")
-    require_force(bool(bound.get("close_connection")), force)
-    if force:
-        return [s for members in units.values() for s in members]
-    prompt = _TerminalPrompt(command)
-    chosen: list[SmbSession] = []
-    try:
-        answer = YES
-        for name, members in units.items():
-            if answer != YES_TO_ALL:
-                answer = prompt(name)
-            if answer == NO_TO_ALL:
-                break
-            if answer in (YES, YES_TO_ALL):
-                chosen.extend(members)
-    finally:
-        prompt.close()
-    return chosen

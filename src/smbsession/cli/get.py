@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from .. import SessionQuery, read_sessions
 from ..model import SMB_INSTANCES, SmbSession
@@ -23,8 +23,6 @@ from .streams import Streams
 TYPE_CHECKING = False  # typing itself costs a local listing 2 ms of start-up
 if TYPE_CHECKING:
     from typing import Any
-
-    from ..remote.fleet import SmbLogon, Target
 
 GET_PARAMS: tuple[Param, ...] = (
     Param("SessionId", "uint64", array=True, position=0, pipeline=True,
@@ -128,7 +126,7 @@ def not_found(prop: str, value: object) -> str:
     )
 
 
-class _Sessions:
+class Sessions:
     """The sessions read once, and what each query selects from them. A query with
     session ids looks them up by id (pipeline input runs one query per object)."""
 
@@ -151,7 +149,7 @@ class _Sessions:
 
 
 def _selected(
-    queries: Sequence[SessionQuery], sessions: _Sessions, streams: Streams
+    queries: Sequence[SessionQuery], sessions: Sessions, streams: Streams
 ) -> Iterator[SmbSession]:
     """Yield the sessions of each query in turn; report what a query did not find, and
     stop there when -ErrorAction Stop says so."""
@@ -177,44 +175,96 @@ def _read(bound: dict[str, object], streams: Streams) -> list[SmbSession]:
     return result.sessions
 
 
-def remote_targets(bound: dict[str, Any]) -> tuple[list[str], list[Target], SmbLogon]:
-    """The -CimSession targets as written and as parsed, and how smb:// targets log on
-    (the password asked for here, once, when one of them needs it)."""
-    from ..remote import fleet
+class Remote:
+    """The -CimSession targets of one command and how smb:// ones log on (the password
+    asked for here, once, when one of them needs it)."""
 
-    targets = list(bound["cim_session"])
-    credential = bound.get("credential")
-    logon = fleet.SmbLogon(credential)
-    parsed = fleet.check_targets(targets, logon)
-    if fleet.needs_password(parsed):
-        from .password import smb_logon
+    def __init__(self, bound: dict[str, Any]) -> None:
+        from .. import target_kinds
 
-        smb = next(t for t in parsed if isinstance(t, fleet.SmbTarget))
-        who = credential or (f"{smb.domain}\\{smb.user}" if smb.domain else smb.user) or "smb"
-        logon = smb_logon(credential, f"{who} ({len(parsed)} target(s))")
-    return targets, parsed, logon
+        self.targets: list[str] = list(bound["cim_session"])
+        self.credential: str | None = bound.get("credential")
+        self.kinds = target_kinds(self.targets, self.credential)
+        self.password: str | None = None
+        self.kerberos = False
+        self.throttle = int(bound.get("throttle_limit") or 0)
+        self.timeout = int(bound.get("operation_timeout_sec") or 60)
+        self.smb_conf: str | None = bound.get("smb_conf")
+        if "smb" in self.kinds:
+            from .password import smb_password
+
+            who = self.credential or next(
+                (_user_of(t) for t, k in zip(self.targets, self.kinds, strict=True)
+                 if k == "smb"), "smb")
+            self.password, self.kerberos = smb_password(f"{who} ({len(self.targets)} "
+                                                        "target(s))")
+
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments of the public API that say how to reach the targets."""
+        return {"cim_session": self.targets, "smb_conf": self.smb_conf,
+                "credential": self.credential, "password": self.password,
+                "kerberos": self.kerberos, "throttle_limit": self.throttle,
+                "operation_timeout_sec": self.timeout}
 
 
-def remote_timeout(bound: dict[str, Any]) -> float:
-    """-OperationTimeoutSec, or 60 seconds."""
-    return float(bound.get("operation_timeout_sec") or 60)
+def _user_of(target: str) -> str:
+    """``DOMAIN\\user`` of an ``smb://DOMAIN\\user@host`` target, for the prompt."""
+    rest = target.split("://", 1)[-1]
+    return rest.rpartition("@")[0] or "smb"
 
 
-def _read_remote(bound: dict[str, Any], streams: Streams) -> list[SmbSession]:
-    """Ask every -CimSession target; report each failed one as an error."""
-    from ..remote.fleet import read_many
+def _stream_remote(remote: Remote, query: SessionQuery, streams: Streams
+                   ) -> Iterator[SmbSession]:
+    """The sessions ``query`` selects on every target, as each target answers; each
+    failed target is reported as an error when it fails. Output already made is written
+    out before waiting for the next target."""
+    from .. import stream_smb_session
 
-    targets, _parsed, logon = remote_targets(bound)
-    sessions, errors, warnings = read_many(targets, bound.get("smb_conf"),
-                                           int(bound.get("throttle_limit") or 0),
-                                           remote_timeout(bound), logon)
-    streams.verbose(f"{len(sessions)} session(s) from {len(targets) - len(errors)} of "
-                    f"{len(targets)} target(s).")
-    for line in warnings:
-        streams.warning(line)
-    for line in errors:
-        streams.error(line)
-    return sessions
+    selected: list[SmbSession] = []
+    answered = 0
+    for answer in stream_smb_session(**remote.options()):
+        if answer.error is not None:
+            streams.error(str(answer.error))
+        else:
+            answered += 1
+        for line in answer.warnings:
+            streams.warning(f"{answer.target}: {line}")
+        mine = query.select(answer.sessions)
+        selected.extend(mine)
+        yield from mine
+        sys.stdout.flush()
+    streams.verbose(f"{len(selected)} session(s) from {answered} of {len(remote.targets)} "
+                    "target(s).")
+    for prop, value in query.unmatched(selected):
+        if streams.error(not_found(prop, value)):
+            return
+
+
+def read_remote(remote: Remote, streams: Streams) -> list[SmbSession]:
+    """Every session of every target (for pipeline input, which runs many queries)."""
+    return list(_stream_remote(remote, SessionQuery(include_hidden=True), streams))
+
+
+def describe_bound(bound: dict[str, object], params: Sequence[Param]) -> str:
+    """The bound parameters as a command line would give them, for -Debug:
+    ``-SessionId 5,7 -Format Json -Verbose``."""
+    parts = []
+    for param in params:
+        if param.key not in bound or param.name == "Credential":
+            continue
+        value = bound[param.key]
+        if param.type == "switch":
+            parts.append(f"-{param.name}" if value else f"-{param.name}:$false")
+        elif isinstance(value, (list, tuple)):
+            parts.append(f"-{param.name} " + ",".join(_quoted(v) for v in value))
+        else:
+            parts.append(f"-{param.name} {_quoted(value)}")
+    return " ".join(parts) or "(none)"
+
+
+def _quoted(value: object) -> str:
+    text = str(value)
+    return f"'{text}'" if not text or any(c in text for c in " ,'\"$") else text
 
 
 def run_get(argv: Sequence[str], command: str = "Get-SmbSession", in_job: bool = False) -> int:
@@ -227,13 +277,12 @@ def run_get(argv: Sequence[str], command: str = "Get-SmbSession", in_job: bool =
         sys.stdout.write(helptext.render(HELP, GET_PARAMS))
         return 0
     bound: dict[str, object] = Binder(command, GET_PARAMS).bind(argv)
+    remote = Remote(bound) if bound.get("cim_session") else None
     if bound.get("as_job") and not in_job:
         from . import jobs
 
-        password = None
-        if bound.get("cim_session"):
-            password = remote_targets(bound)[2].password
-        row = jobs.start(" ".join([command, *argv]), list(argv), password)
+        row = jobs.start(" ".join([command, *argv]), list(argv),
+                         remote.password if remote else None)
         sys.stdout.write(jobs.table([row]))
         return 0
     fmt, properties = view.choose_view(
@@ -241,19 +290,24 @@ def run_get(argv: Sequence[str], command: str = "Get-SmbSession", in_job: bool =
     )
     streams = Streams(command, bool(bound.get("verbose")), bool(bound.get("debug")),
                       bound.get("error_action", "Continue"), flush_first=sys.stdout)
-    streams.debug(f"Bound parameters: {bound}; stdin is {pipeline.stdin_kind()}.")
-    inputs = pipeline.read_stdin(command)
+    streams.debug(f"Bound parameters: {describe_bound(bound, GET_PARAMS)}.")
+    stdin = pipeline.read_stdin(command)
+    inputs = stdin.objects
+    streams.debug(f"Stdin is {stdin.why}: "
+                  + ("pipeline input." if inputs is not None else "not pipeline input."))
     if inputs is not None:
         streams.verbose(f"Pipeline input: {len(inputs)} object(s) from stdin"
                         + ("." if inputs else ": the command runs zero times."))
     queries = queries_for(bound, inputs, command, streams)
-    if not queries:
-        found: list[SmbSession] = []
-    elif bound.get("cim_session"):
-        found = _read_remote(bound, streams)
+    if remote is not None and inputs is None:
+        chosen: Iterable[SmbSession] = _stream_remote(remote, queries[0], streams)
     else:
-        found = _read(bound, streams)
-    sessions = _Sessions(found)
-    rows = view.rows(_selected(queries, sessions, streams), properties)
-    sys.stdout.writelines(render(fmt, rows, properties))
+        if not queries:
+            found: list[SmbSession] = []
+        elif remote is not None:
+            found = read_remote(remote, streams)
+        else:
+            found = _read(bound, streams)
+        chosen = _selected(queries, Sessions(found), streams)
+    sys.stdout.writelines(render(fmt, view.rows(chosen, properties), properties))
     return 1 if streams.errors or streams.warnings else 0

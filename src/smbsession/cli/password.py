@@ -13,10 +13,6 @@ import getpass
 import os
 from collections.abc import Mapping
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from ..remote.fleet import SmbLogon
-
 #: The environment variable read for the password of smb:// targets.
 PASSWORD_VARIABLE = "SMBSESSION_PASSWORD"
 
@@ -30,26 +26,23 @@ def open_terminal() -> int | None:
         return None
 
 
-def smb_logon(credential: str | None, who: str,
-              environ: Mapping[str, str] | None = None) -> SmbLogon:
-    """The :class:`SmbLogon` for smb:// targets: ``credential`` as given, the password
-    from ``SMBSESSION_PASSWORD``, Kerberos when ``KRB5CCNAME`` is set and there is no
-    password, else a password asked on the terminal for ``who`` (the account named in
-    the prompt)."""
-    from ..remote.fleet import SmbLogon
-
+def smb_password(who: str, environ: Mapping[str, str] | None = None,
+                 ) -> tuple[str | None, bool]:
+    """The password of smb:// targets and whether to use Kerberos instead: the password
+    from ``SMBSESSION_PASSWORD``; Kerberos when ``KRB5CCNAME`` is set and there is no
+    password; else a password asked on the terminal for ``who`` (the account named in the
+    prompt); with no terminal, none."""
     environ = os.environ if environ is None else environ
     password = environ.get(PASSWORD_VARIABLE)
     if password:
-        return SmbLogon(credential, password)
+        return password, False
     if environ.get("KRB5CCNAME"):
-        return SmbLogon(credential, None, kerberos=True)
+        return None, True
     tty = open_terminal()
     if tty is None:
-        return SmbLogon(credential, None)
+        return None, False
     os.close(tty)
     try:
-        password = getpass.getpass(f"Password for {who}: ")
+        return getpass.getpass(f"Password for {who}: "), False
     except (EOFError, KeyboardInterrupt):
-        password = None
-    return SmbLogon(credential, password)
+        return None, False

@@ -9,16 +9,21 @@ A target is written as:
   reached, and it gives every property; srvsvc gives fewer and needs a password).
 
 At most ``throttle`` targets are asked at the same time (0: :data:`DEFAULT_THROTTLE`),
-each within ``timeout`` seconds. A target that fails is reported with its reason and
-the others' sessions are still returned; every session carries ``ps_computer_name``, the
-target as the user wrote it.
+each within ``timeout`` seconds, and each target's answer is delivered as soon as it
+comes (:func:`stream_sessions`). A target that fails is reported with its reason and the
+others' sessions are still delivered. Every session carries ``ps_computer_name``: the
+host as the target names it, with the port only where two targets share a host
+(:func:`computer_names`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable, Callable, Sequence
+import queue
+import threading
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TypeVar
 
 from ..closing import CloseResult, close_by_id
@@ -90,23 +95,61 @@ def check_targets(targets: Sequence[str], logon: SmbLogon | None = None) -> list
     return [parse_target(raw, logon) for raw in targets]
 
 
-def needs_password(targets: Sequence[Target]) -> bool:
-    """Whether one of ``targets`` logs on with a password (an smb:// target)."""
-    return any(isinstance(t, SmbTarget) for t in targets)
+def target_kind(target: Target) -> str:
+    """``local``, ``ssh`` or ``smb``: how ``target`` is asked."""
+    if isinstance(target, str):
+        return "local"
+    return "smb" if isinstance(target, SmbTarget) else "ssh"
 
 
-def _local(raw: str, smb_conf: str | None) -> SourceResult:
+def computer_names(targets: Sequence[Target]) -> list[str]:
+    """The PSComputerName of each target: the host as the target names it (no scheme,
+    no user), with ``:port`` added only where two targets name the same host."""
+    hosts: list[tuple[str, int | None]] = []
+    for target in targets:
+        if isinstance(target, str):
+            hosts.append((target, None))
+            continue
+        host = f"[{target.host}]" if ":" in target.host else target.host
+        hosts.append((host, target.port))
+    count = Counter(h.lower() for h, _ in hosts)
+    names = [f"{host}:{port}" if count[host.lower()] > 1 and port is not None else host
+             for host, port in hosts]
+    again = Counter(n.lower() for n in names)  # the same host and port twice, or localhost
+    return [name if again[name.lower()] == 1 else _name(target)
+            for name, target in zip(names, targets, strict=True)]
+
+
+class TargetResult:
+    """What one -CimSession target gave: ``target`` as written, ``computer`` (its
+    PSComputerName), its ``sessions`` and ``warnings`` (records or facts it skipped), or
+    ``error``, a :class:`~smbsession.errors.RemoteError`, when it failed."""
+
+    __slots__ = ("computer", "error", "sessions", "target", "warnings")
+
+    def __init__(self, target: str, computer: str, sessions: list[SmbSession],
+                 warnings: list[str], error: RemoteError | None = None) -> None:
+        self.target = target
+        self.computer = computer
+        self.sessions = sessions
+        self.warnings = warnings
+        self.error = error
+
+    def __repr__(self) -> str:
+        state = f"error={self.error}" if self.error else f"{len(self.sessions)} session(s)"
+        return f"TargetResult({self.target!r}, {state})"
+
+
+def _local(smb_conf: str | None) -> SourceResult:
     from .. import read_sessions
 
-    result = read_sessions(smb_conf)
-    result.sessions = [s.replace(ps_computer_name=raw) for s in result.sessions]
-    return result
+    return read_sessions(smb_conf)
 
 
 async def _list_one(target: Target, smb_conf: str | None, timeout: float,
                     logon: SmbLogon) -> SourceResult:
     if isinstance(target, str):
-        return await asyncio.to_thread(_local, target, smb_conf)
+        return await asyncio.to_thread(_local, smb_conf)
     if isinstance(target, SmbTarget):
         from . import srvs
 
@@ -121,64 +164,87 @@ def _name(target: Target) -> str:
     return target if isinstance(target, str) else str(target.raw or target)
 
 
-def _each(targets: Sequence[Target], throttle: int, timeout: float,
-          ask: Callable[[Target], Awaitable[T]]) -> list[T | str]:
-    """Run ``ask`` for every target, at most ``throttle`` at once, each bounded by
-    ``timeout`` (and a little more for the target's own timeouts to speak first); return
-    per target its result or the error line ``<target>: <reason>``."""
-    limit = throttle if throttle > 0 else DEFAULT_THROTTLE
+def _as_remote_error(target: Target, exc: BaseException) -> RemoteError:
+    if isinstance(exc, RemoteError) and exc.target == _name(target):
+        return exc
+    if isinstance(exc, SmbSessionError):
+        return RemoteError(_name(target), str(exc))
+    return RemoteError(_name(target), f"{type(exc).__name__}: {exc}")
 
-    async def all_of() -> list[T | BaseException]:
+
+def _each(targets: Sequence[Target], throttle: int, timeout: float,
+          ask: Callable[[Target], Awaitable[T]]) -> Iterator[tuple[int, T | RemoteError]]:
+    """Run ``ask`` for every target, at most ``throttle`` at once, each bounded by
+    ``timeout`` (and a little more for the target's own timeouts to speak first); yield
+    ``(index of the target, its result or its error)`` as each one ends."""
+    limit = throttle if throttle > 0 else DEFAULT_THROTTLE
+    done: queue.SimpleQueue[tuple[int, T | RemoteError] | None] = queue.SimpleQueue()
+
+    async def all_of() -> None:
         gate = asyncio.Semaphore(limit)
 
-        async def one(target: Target) -> T:
+        async def one(index: int, target: Target) -> None:
             async with gate:
                 try:
-                    return await asyncio.wait_for(ask(target), timeout + 5)
+                    result: T | RemoteError = await asyncio.wait_for(ask(target), timeout + 5)
                 except (TimeoutError, asyncio.TimeoutError):
-                    raise RemoteError(_name(target), f"no answer within {timeout:g} s"
-                                      ) from None
+                    result = RemoteError(_name(target), f"no answer within {timeout:g} s")
+                except Exception as exc:  # a target's failure never loses the others
+                    result = _as_remote_error(target, exc)
+            done.put((index, result))
 
-        return await asyncio.gather(*(one(t) for t in targets), return_exceptions=True)
+        await asyncio.gather(*(one(i, t) for i, t in enumerate(targets)))
 
-    out: list[T | str] = []
-    for target, result in zip(targets, asyncio.run(all_of()), strict=True):
-        raw = _name(target)
-        if isinstance(result, SmbSessionError):
-            text = str(result)
-            out.append(text if text.startswith(raw) else f"{raw}: {text}")
-        elif isinstance(result, BaseException):
-            out.append(f"{raw}: {type(result).__name__}: {result}")
+    def run() -> None:
+        try:
+            asyncio.run(all_of())
+        finally:
+            done.put(None)
+
+    threading.Thread(target=run, name="smbsession-fleet", daemon=True).start()
+    while (item := done.get()) is not None:
+        yield item
+
+
+def stream_sessions(targets: Sequence[str], smb_conf: str | None = None, throttle: int = 0,
+                    timeout: float = 60.0, logon: SmbLogon | None = None,
+                    ) -> Iterator[TargetResult]:
+    """Ask every target for its sessions; yield one :class:`TargetResult` per target, as
+    each one answers (the fastest first).
+
+    ``smb_conf`` applies to the local and ssh:// targets (on each server); ``logon`` says
+    how smb:// targets log on. Raises :class:`InvalidParameter` for a target that cannot
+    be parsed, before anything is asked.
+    """
+    logon = logon or SmbLogon()
+    parsed = check_targets(targets, logon)
+    names = computer_names(parsed)
+    for index, result in _each(parsed, throttle, timeout,
+                               lambda t: _list_one(t, smb_conf, timeout, logon)):
+        raw, computer = _name(parsed[index]), names[index]
+        if isinstance(result, RemoteError):
+            yield TargetResult(raw, computer, [], [], result)
         else:
-            out.append(result)
-    return out
+            yield TargetResult(raw, computer,
+                               [s.replace(ps_computer_name=computer) for s in result.sessions],
+                               list(result.warnings))
 
 
 def read_many(targets: Sequence[str], smb_conf: str | None = None, throttle: int = 0,
               timeout: float = 60.0, logon: SmbLogon | None = None,
               ) -> tuple[list[SmbSession], list[str], list[str]]:
-    """Ask every target for its sessions.
+    """Ask every target for its sessions, as :func:`stream_sessions`, and wait for all.
 
-    ``smb_conf`` applies to the local and ssh:// targets (on each server); ``logon`` says
-    how smb:// targets log on. Returns the sessions, in target order; one error line
-    ``<target>: <reason>`` per target that failed; and the warnings of the targets that
-    answered (records they skipped, a fallback source), each ``<target>: <warning>``.
-    Raises :class:`InvalidParameter` for a target that cannot be parsed, before anything
-    is asked.
+    Returns the sessions, in target order; one error line ``<target>: <reason>`` per
+    target that failed; and the warnings of the targets that answered, each
+    ``<target>: <warning>``.
     """
-    logon = logon or SmbLogon()
-    parsed = check_targets(targets, logon)
-    sessions: list[SmbSession] = []
-    errors: list[str] = []
-    warnings: list[str] = []
-    for target, result in zip(parsed, _each(parsed, throttle, timeout,
-                                            lambda t: _list_one(t, smb_conf, timeout, logon)),
-                              strict=True):
-        if isinstance(result, str):
-            errors.append(result)
-        else:
-            sessions.extend(result.sessions)
-            warnings.extend(f"{_name(target)}: {w}" for w in result.warnings)
+    results = {r.target: r for r in stream_sessions(targets, smb_conf, throttle, timeout,
+                                                    logon)}
+    ordered = [results[_name(t)] for t in check_targets(targets, logon)]
+    sessions = [s for r in ordered for s in r.sessions]
+    errors = [str(r.error) for r in ordered if r.error is not None]
+    warnings = [f"{r.target}: {w}" for r in ordered for w in r.warnings]
     return sessions, errors, warnings
 
 
@@ -217,33 +283,41 @@ async def _close_one(target: Target, sessions: list[SmbSession], smb_conf: str |
             for s in sessions]
 
 
-def close_many(chosen: Sequence[SmbSession], smb_conf: str | None = None, throttle: int = 0,
-               timeout: float = 60.0, logon: SmbLogon | None = None,
-               close_connection: bool = False) -> tuple[list[CloseResult], list[str]]:
-    """Close ``chosen`` sessions, each on the target it was listed from
-    (``ps_computer_name``), without asking: confirm before calling.
+def close_many(chosen: Sequence[SmbSession], targets: Sequence[str],
+               smb_conf: str | None = None, throttle: int = 0, timeout: float = 60.0,
+               logon: SmbLogon | None = None,
+               close_connection: bool = False) -> tuple[list[CloseResult], list[RemoteError]]:
+    """Close ``chosen`` sessions, each on the one of ``targets`` it was listed from (its
+    ``ps_computer_name``, see :func:`computer_names`), without asking: confirm before
+    calling.
 
     Local and ssh:// targets close each session by its id, as
     :func:`smbsession.close_smb_session` does (root on the server). smb:// targets have
     no session id: MS-SRVS ``NetrSessionDel`` ends every session of the user from the
     client (see :func:`smb_pairs`), which the caller must say before asking. Returns the
-    result per session and one error line per target that could not be reached.
+    result per session and one error per target that could not be reached.
     """
     logon = logon or SmbLogon()
+    parsed = check_targets(targets, logon)
+    target_of = dict(zip(computer_names(parsed), parsed, strict=True))
     by_target: dict[str, list[SmbSession]] = {}
-    for s in chosen:
-        by_target.setdefault(s.ps_computer_name or "localhost", []).append(s)
-    names = list(by_target)
-    parsed = check_targets(names, logon)
     results: list[CloseResult] = []
-    errors: list[str] = []
+    for s in chosen:
+        if s.ps_computer_name in target_of:
+            by_target.setdefault(s.ps_computer_name, []).append(s)
+        else:
+            results.append(CloseResult(s, False, f"{s.ps_computer_name or 'this server'} is "
+                                                 "not one of the -CimSession targets"))
+    names = list(by_target)
+    asked = [target_of[name] for name in names]
+    errors: list[RemoteError] = []
 
     def ask(target: Target) -> Awaitable[list[CloseResult]]:
-        return _close_one(target, by_target[_name(target)], smb_conf, timeout, logon,
-                          close_connection)
+        return _close_one(target, by_target[names[asked.index(target)]], smb_conf, timeout,
+                          logon, close_connection)
 
-    for result in _each(parsed, throttle, timeout, ask):
-        if isinstance(result, str):
+    for _index, result in _each(asked, throttle, timeout, ask):
+        if isinstance(result, RemoteError):
             errors.append(result)
         else:
             results.extend(result)

@@ -74,12 +74,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ..errors import ExtraMissing, InvalidParameter, RemoteAccessDenied, RemoteError
-from ..model import SmbSession
+from ..model import NO_SESSION_ID, SmbSession
 from ..samba.names import windows_host
 
 #: The SessionId of every record from this source: MS-SRVS reports no session id, and 0
 #: is never the id of an established SMB2/3 session.
-NO_SESSION_ID = 0
 
 #: Information levels tried, best first.
 LEVELS: tuple[int, ...] = (502, 10, 1, 0)

@@ -40,7 +40,8 @@ try:
     try:
         if action == "list":
             result = smbsession.read_sessions(conf)
-            answer = {"sessions": [s.to_dict() for s in result.sessions],
+            answer = {"sessions": [{**s.to_dict(), "_hidden": s.hidden}
+                                   for s in result.sessions],
                       "warnings": result.warnings}
         else:
             from smbsession.closing import close_by_id
@@ -102,7 +103,8 @@ def _session(row: dict, computer: str) -> SmbSession:
     fields = {ATTRIBUTE_OF[name]: value for name, value in row.items() if name in ATTRIBUTE_OF}
     if isinstance(fields.get("shares"), list):
         fields["shares"] = tuple(fields["shares"])
-    return SmbSession(**fields, ps_computer_name=computer)
+    return SmbSession(**fields, hidden=bool(row.get("_hidden")),  # type: ignore[arg-type]
+                      ps_computer_name=computer)
 
 
 async def _run_reader(target: SshTarget, args: list[str], timeout: float,
