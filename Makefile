@@ -26,6 +26,7 @@ bench: system-deps $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
 
 # Samba and the tools the tests use, from Debian/Ubuntu packages (needs root).
 system-deps:

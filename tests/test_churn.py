@@ -29,6 +29,11 @@ def test_listings_stay_whole_under_churn(lab: Lab) -> None:
                 listings += 1
                 sizes.add(len(rows))
                 assert row_problems(rows, steady_ids) == []
+                # A client that has just left keeps its idle time until smbd removes its
+                # session (its connection is then in CLOSE_WAIT): never a null, no warning.
+                assert out.stderr == ""
+                assert [r["SessionId"] for r in rows if not isinstance(r["SecondsIdle"], int)
+                        ] == []
         finally:
             stop.set()
             for t in threads:

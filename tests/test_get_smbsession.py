@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 
 import pytest
 
-from conftest import run_cli, running_lab, smbclient_session, smbprotocol_sessions, wait_for
+from conftest import SRC, run_cli, running_lab, smbclient_session, smbprotocol_sessions, wait_for
 from smbsession.lab import NETBIOS_NAME, Lab
 
 MSFT = [
@@ -153,3 +155,24 @@ def test_each_samba_release_lists_its_sessions(any_lab: Lab) -> None:
     assert rows[bob.session_id]["NumOpens"] == 1
     assert rows[carol.session_id]["ClientUserName"] == f"{NETBIOS_NAME}\\labcarol"
     assert rows[carol.session_id]["NumOpens"] == 0
+
+
+@pytest.mark.parametrize(("args", "code"), [
+    ((), 2),  # the usage, printed on stdout, and exit 2
+    (("get", "-Format", "Json"), 0),
+    (("get", "-SessionId", "7"), 1),
+])
+def test_the_exit_code_survives_a_reader_that_went_away(lab: Lab, alice_bob: list,
+                                                        args: tuple[str, ...], code: int) -> None:
+    # `... | head -1`, at its worst: the reader is gone before anything is written.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        argv = [*args[:1], "-SmbConf", str(lab.conf_path), *args[1:]] if args else []
+        done = subprocess.run([sys.executable, "-m", "smbsession", *argv], stdout=write_end,
+                              stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                              env={**os.environ, "PYTHONPATH": SRC}, timeout=60, check=False)
+    finally:
+        os.close(write_end)
+    assert done.returncode == code, done.stderr
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr

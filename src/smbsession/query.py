@@ -106,7 +106,7 @@ def _as_tuple(name: str, values: object) -> tuple[object, ...]:
     if isinstance(values, (str, int)):
         values = (values,)
     try:
-        items = tuple(values)  # type: ignore[call-overload]
+        items: tuple[object, ...] = tuple(values)  # type: ignore[arg-type]
     except TypeError:
         raise InvalidParameter(
             f"{values!r} is neither a value nor a list of values.", name, values
@@ -141,6 +141,7 @@ class SessionQuery:
     SmbInstance: Samba only has ``Default``, so ``CSV``, ``SBL`` and ``SR`` select nothing.
     """
 
+    _tests: list[list[Test]]
     __slots__ = ("_tests", "client_computer_name", "client_user_name", "cluster_node_name",
                  "include_hidden", "scope_name", "session_id", "smb_instance")
 
@@ -213,7 +214,7 @@ class SessionQuery:
         if unknown:
             raise TypeError(f"SessionQuery has no filter {', '.join(sorted(unknown))}")
         fields.update(changes)
-        return SessionQuery(**fields)  # type: ignore[arg-type]
+        return SessionQuery(**fields)  # checked by __init__
 
     def matches(self, session: SmbSession) -> bool:
         """Return True when ``session`` passes every filter of this query."""

@@ -323,7 +323,7 @@ def _parse(
     cls = TcpConnection
     (set_local, set_remote, set_state, set_inode, set_uid, set_recv, set_sent, set_ack,
      set_rtt) = _SETTERS
-    prefix = b""
+    prefix: bytes | bytearray | memoryview = b""
     prefix_length = -1
     pos = 0
     done = False

@@ -25,6 +25,10 @@ from collections.abc import Sequence
 from ..errors import InvalidParameter
 from .params import Param, convert, snake, unquote
 
+TYPE_CHECKING = False  # typing costs a listing start-up time
+if TYPE_CHECKING:
+    from typing import Any
+
 HELP_TOKENS = frozenset({"-?", "/?", "-h", "-help", "--help"})
 
 
@@ -149,7 +153,7 @@ class Binder:
         values = [convert(param, unquote(piece), self.command) for piece in pieces]
         bound[param.key] = values if param.array else values[0]
 
-    def bind(self, argv: Sequence[str]) -> dict[str, object]:
+    def bind(self, argv: Sequence[str]) -> dict[str, Any]:
         """Bind ``argv``; return ``{param.key: value}`` for the parameters given (a list
         for an array parameter). Raises :class:`InvalidParameter` (exit code 2) naming
         the parameter and the value for anything that does not bind."""

@@ -172,7 +172,7 @@ def _guard(command: str, func: Callable[..., int], *args: object) -> int:
     from .errors import exit_code, message
 
     if not isinstance(sys.stdout, _PipeSafeStdout):
-        sys.stdout = _PipeSafeStdout(sys.stdout)  # type: ignore[assignment]
+        sys.stdout = _PipeSafeStdout(sys.stdout)
     try:
         code = int(func(*args))
     except SmbSessionError as exc:

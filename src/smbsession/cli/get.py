@@ -101,18 +101,18 @@ REMOTE: tuple[str, ...] = ("CimSession", "Credential", "ThrottleLimit", "Operati
 
 
 def queries_for(
-    bound: dict[str, object], inputs: list[pipeline.InputObject] | None, command: str,
+    bound: dict[str, Any], inputs: list[pipeline.InputObject] | None, command: str,
     streams: Streams, params: Sequence[Param] = GET_PARAMS,
 ) -> list[SessionQuery]:
     """One query for the command line, or one per input object (bound by property name
     to ``params``)."""
-    given: dict[str, object] = {k: bound[k] for k in (*PROPERTY_OF, "smb_instance") if k in bound}
+    given: dict[str, Any] = {k: bound[k] for k in (*PROPERTY_OF, "smb_instance") if k in bound}
     include_hidden = bool(bound.get("include_hidden"))
     if inputs is None:
         return [SessionQuery(include_hidden=include_hidden, **given)]
     queries = []
     for obj in inputs:
-        piped = pipeline.bind_by_property_name(obj, params, given, command)
+        piped: dict[str, Any] = pipeline.bind_by_property_name(obj, params, given, command)
         streams.debug(f"Input object on line {obj.line} binds {piped}")
         queries.append(SessionQuery(include_hidden=include_hidden, **given, **piped))
     return queries
@@ -162,7 +162,7 @@ def _selected(
                 return
 
 
-def _read(bound: dict[str, object], streams: Streams) -> list[SmbSession]:
+def _read(bound: dict[str, Any], streams: Streams) -> list[SmbSession]:
     """Read the server's sessions once, reporting the source's warnings."""
     started = time.monotonic()
     result = read_sessions(bound.get("smb_conf"), bound.get("source", "auto"))
@@ -276,7 +276,7 @@ def run_get(argv: Sequence[str], command: str = "Get-SmbSession", in_job: bool =
 
         sys.stdout.write(helptext.render(HELP, GET_PARAMS))
         return 0
-    bound: dict[str, object] = Binder(command, GET_PARAMS).bind(argv)
+    bound = Binder(command, GET_PARAMS).bind(argv)
     remote = Remote(bound) if bound.get("cim_session") else None
     if bound.get("as_job") and not in_job:
         from . import jobs

@@ -8,8 +8,11 @@ error does (:data:`.params.ERROR_ACTIONS`).
 
 from __future__ import annotations
 
-import io
 import sys
+
+TYPE_CHECKING = False  # typing costs a listing start-up time
+if TYPE_CHECKING:
+    from typing import TextIO
 
 
 class Streams:
@@ -21,8 +24,8 @@ class Streams:
         verbose: bool = False,
         debug: bool = False,
         error_action: str = "Continue",
-        out: io.TextIOBase | None = None,
-        flush_first: io.TextIOBase | None = None,
+        out: TextIO | None = None,
+        flush_first: TextIO | None = None,
     ) -> None:
         """``out`` is where the messages go (stderr); ``flush_first`` is flushed before
         each message (stdout), so that a message follows the output printed before it."""

@@ -83,9 +83,9 @@ def parse_target(raw: str, logon: SmbLogon | None = None) -> Target:
     if "://" in low and not low.startswith("ssh://"):
         raise InvalidParameter(f"-CimSession: '{raw}' has an unknown scheme; write localhost, "
                                "ssh://[user@]host[:port] or smb://[DOMAIN\\user@]host[:port]")
-    target = parse_ssh_target(raw if low.startswith("ssh://") else f"ssh://{raw}")
-    target.raw = raw
-    return target
+    ssh = parse_ssh_target(raw if low.startswith("ssh://") else f"ssh://{raw}")
+    ssh.raw = raw
+    return ssh
 
 
 def check_targets(targets: Sequence[str], logon: SmbLogon | None = None) -> list[Target]:

@@ -538,7 +538,7 @@ def _srvsvc(target: SmbTarget, password: str | None, timeout: float,
         from impacket.dcerpc.v5 import srvs, transport
 
         rpc = transport.SMBTransport(target.host, target.port, r"\srvsvc", smb_connection=conn)
-        rpc.recv = budget.wrap(rpc.recv)  # type: ignore[method-assign]
+        rpc.recv = budget.wrap(rpc.recv)
         dce = rpc.get_dce_rpc()
         try:
             dce.connect()

@@ -99,11 +99,18 @@ def reader_zip() -> bytes:
     return buf.getvalue()
 
 
+def _text(output: bytes | str | None) -> str:
+    """What the reader printed, as text (asyncssh gives bytes with ``encoding=None``)."""
+    if isinstance(output, str):
+        return output
+    return (output or b"").decode(errors="replace")
+
+
 def _session(row: dict, computer: str) -> SmbSession:
     fields = {ATTRIBUTE_OF[name]: value for name, value in row.items() if name in ATTRIBUTE_OF}
     if isinstance(fields.get("shares"), list):
         fields["shares"] = tuple(fields["shares"])
-    return SmbSession(**fields, hidden=bool(row.get("_hidden")),  # type: ignore[arg-type]
+    return SmbSession(**fields, hidden=bool(row.get("_hidden")),
                       ps_computer_name=computer)
 
 
@@ -124,10 +131,10 @@ async def _run_reader(target: SshTarget, args: list[str], timeout: float,
             command = " ".join(["python3", "-c", *map(shlex.quote, [_BOOTSTRAP, *args])])
             done = await conn.run(command, input=reader_zip(), encoding=None, check=False)
             if done.exit_status != 0:
-                err = (done.stderr or b"").decode(errors="replace").strip().splitlines()
+                err = _text(done.stderr).strip().splitlines()
                 raise RemoteError(target.raw, f"the reader failed on the server: "
                                   f"{err[-1] if err else done.exit_status}")
-            return (done.stdout or b"").decode()
+            return _text(done.stdout)
 
     try:
         out = await asyncio.wait_for(run(), timeout)

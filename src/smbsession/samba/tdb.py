@@ -100,6 +100,8 @@ class TdbRecord:
     """One live record of a TDB file: its key and its value."""
 
     __slots__ = ("key", "value")
+    key: bytes
+    value: bytes
 
     def __init__(self, key: bytes, value: bytes) -> None:
         _set_key(self, key)
@@ -123,8 +125,8 @@ class TdbRecord:
 # Calling __init__ per record is 5% of the time of reading a large database: the chain
 # walk fills the slots directly instead.
 _new_record = object.__new__
-_set_key = TdbRecord.key.__set__  # type: ignore[attr-defined]
-_set_value = TdbRecord.value.__set__  # type: ignore[attr-defined]
+_set_key = TdbRecord.__dict__["key"].__set__
+_set_value = TdbRecord.__dict__["value"].__set__
 
 
 class TdbScan:

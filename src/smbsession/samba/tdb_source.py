@@ -24,6 +24,7 @@ Where each property comes from:
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -98,17 +99,58 @@ def _decode_all(store: Store, name: str, decode, layout: Layout, what: str,
     return out
 
 
+#: The TCP states of a session's connection while smbd still holds it: a client that has
+#: just left (CLOSE_WAIT) still has its idle time until smbd removes the session.
+_OPEN_STATES = ("ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT1", "FIN_WAIT2", "CLOSING", "LAST_ACK")
+
+
+def _without_connection(sessions: list[SessionGlobal], idle: dict[tuple[str, str], int],
+                        warnings: list[str]) -> list[SessionGlobal]:
+    """Leave out the sessions whose TCP connection has ended: smbd is removing them (it
+    closes the connection, then logs its sessions off). Their SecondsIdle cannot be known
+    and the client can no longer use them. A connection the kernel cannot show because
+    smbd runs in another network namespace is not an ended one: such a session is kept,
+    with a warning that names the namespace."""
+    ours = _net_namespace("self")
+    kept, unseen = [], []
+    for g in sessions:
+        ch = g.channels[0]
+        if (ch.local_address, ch.remote_address) in idle:
+            kept.append(g)
+            continue
+        theirs = _net_namespace(str(ch.server_id.pid))
+        if theirs is not None and theirs != ours:
+            kept.append(g)
+            unseen.append((g.session_global_id, theirs))
+    if unseen:
+        warnings.append(
+            f"SecondsIdle is unknown for {len(unseen)} session(s) (first: "
+            f"{', '.join(str(sid) for sid, _ in unseen[:3])}): their smbd runs in network "
+            f"namespace {unseen[0][1]}, whose TCP connections this process cannot see")
+    return kept
+
+
+def _net_namespace(pid: str) -> str | None:
+    """The network namespace of a process (``net:[4026531840]``), None when it is gone."""
+    try:
+        return os.readlink(f"/proc/{pid}/ns/net")
+    except OSError:
+        return None
+
+
 def _idle_seconds(config: SambaConfig, pairs: set[tuple[str, str]],
-                  warnings: list[str]) -> dict[tuple[str, str], int]:
+                  warnings: list[str]) -> dict[tuple[str, str], int] | None:
+    """The idle seconds of each (local, remote) connection the kernel shows; None (with a
+    warning) when the kernel could not be asked."""
     if not pairs:
         return {}
     from .. import sockdiag
 
     try:
-        conns = sockdiag.tcp_connections(local_ports=config.smb_ports)
+        conns = sockdiag.tcp_connections(local_ports=config.smb_ports, states=_OPEN_STATES)
     except sockdiag.SockDiagError as exc:
         warnings.append(f"SecondsIdle is unknown: cannot read the kernel's TCP information ({exc})")
-        return {}
+        return None
     idle: dict[tuple[str, str], int] = {}
     for local, remote in pairs:
         try:
@@ -180,7 +222,10 @@ def _read(server: Server, layout: Layout, now: float) -> SourceResult:
     )
     owners = Counter((g.channels[0].server_id.pid, g.user_sid_raw) for g in sessions)
     pairs = {(g.channels[0].local_address, g.channels[0].remote_address) for g in sessions}
-    idle = _idle_seconds(config, pairs, warnings)
+    known = _idle_seconds(config, pairs, warnings)
+    if known is not None:
+        sessions = _without_connection(sessions, known, warnings)
+    idle = known or {}
 
     clustered = config.clustering
     dialects = DIALECT_NAMES
@@ -249,7 +294,7 @@ def _read(server: Server, layout: Layout, now: float) -> SourceResult:
 class _OpenCounts:
     def __init__(self) -> None:
         self.by_session: Counter[int] = Counter()
-        self.by_owner: Counter[tuple[int, bytes]] = Counter()
+        self.by_owner: Counter[tuple[int, bytes | None]] = Counter()
         self.by_session_known = False
 
 
