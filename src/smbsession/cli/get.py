@@ -59,8 +59,10 @@ GET_PARAMS: tuple[Param, ...] = (
                "host[:port] (the server's srvsvc, MS-SRVS, as net session asks it: Windows "
                "or Samba, administrators only, fewer properties), localhost or . (this "
                "server), or a bare host name (the same as ssh://host). Every session carries "
-               "PSComputerName, the target as written. A target that fails is reported as "
-               "<target>: <reason> and the others still print. Needs the remote extra: "
+               "PSComputerName: the host as the target names it (with the port where two "
+               "targets share a host). Each target's sessions print as it answers; a target "
+               "that fails is reported as <target>: <reason> and the others still print. "
+               "Needs the remote extra: "
                "pip install 'smbsession[remote]'."),
     Param("Credential",
           help="The account smb:// targets log on as, DOMAIN\\user or user, when the target "
