@@ -7,8 +7,6 @@ listing is written as it is made.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Iterator, Sequence
 
 #: The accepted values of ``-Format``.
@@ -116,6 +114,9 @@ def format_ndjson(rows: Iterable[dict[str, object]]) -> Iterator[str]:
 
 def format_csv(rows: Iterable[dict[str, object]], columns: Sequence[str]) -> Iterator[str]:
     """Format rows as CSV with a header row of property names."""
+    import csv
+    import io
+
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(columns)
