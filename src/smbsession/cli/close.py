@@ -171,6 +171,25 @@ def _what_if_line(result: CloseResult) -> str:
             + (f" ({extra[0].upper()}{extra[1:]}.)" if extra else ""))
 
 
+def _inputs(bound: dict, command: str, streams: Streams) -> list[pipeline.InputObject] | None:
+    """The pipeline input. Without a filter, stdin that is not input must not mean "close
+    every session": it is waited for, an empty one is nothing to close, and text that is
+    not JSON is refused."""
+    filtered = any(key in bound for key in PROPERTY_OF)
+    stdin = pipeline.read_stdin(command, patient=not filtered)
+    inputs = stdin.objects
+    if inputs is None and not filtered and stdin.why.startswith("an empty"):
+        inputs = []
+    if inputs is None and not filtered and "JSON" in stdin.why:
+        raise InvalidParameter(
+            f"{command}: pipeline input: stdin holds something that is not JSON, and no "
+            "parameter says which sessions to close; nothing was closed. "
+            + pipeline.HINT)
+    streams.debug(f"Stdin is {stdin.why}: "
+                  + ("pipeline input." if inputs is not None else "not pipeline input."))
+    return inputs
+
+
 def run_close(argv: Sequence[str], command: str = "Close-SmbSession") -> int:
     """Run Close-SmbSession with ``argv``; return the exit code (0, 1 or 2)."""
     if wants_help(argv):
@@ -183,21 +202,8 @@ def run_close(argv: Sequence[str], command: str = "Close-SmbSession") -> int:
                       bound.get("error_action", "Continue"), flush_first=sys.stdout)
     streams.debug(f"Bound parameters: {describe_bound(bound, CLOSE_PARAMS)}.")
     remote = Remote(bound) if bound.get("cim_session") else None
-    filtered = any(key in bound for key in PROPERTY_OF)
-    # Without a filter, stdin that could not be read as input must not mean "close every
-    # session": wait for it, and take an empty one as nothing to close.
-    stdin = pipeline.read_stdin(command, patient=not filtered)
-    inputs = stdin.objects
-    if inputs is None and not filtered and stdin.why.startswith("an empty"):
-        inputs = []
-    if inputs is None and not filtered and "JSON" in stdin.why:
-        raise InvalidParameter(
-            f"{command}: pipeline input: stdin holds something that is not JSON, and no "
-            "parameter says which sessions to close; nothing was closed. "
-            + pipeline.HINT)
-    streams.debug(f"Stdin is {stdin.why}: "
-                  + ("pipeline input." if inputs is not None else "not pipeline input."))
-    queries = queries_for(bound, inputs, command, streams, CLOSE_PARAMS)
+    queries = queries_for(bound, _inputs(bound, command, streams), command, streams,
+                          CLOSE_PARAMS)
     chosen = _chosen(bound, queries, remote, streams) if queries else []
     if not chosen:
         streams.verbose("Nothing to close.")
