@@ -110,6 +110,9 @@ def test_no_running_samba_says_how_to_start_one(tmp_path) -> None:
     assert out.returncode == 1
     assert "no smbd is running" in out.stderr and "smbsession lab start" in out.stderr
     assert "Traceback" not in out.stderr
+    stopped.state_path.write_text("{}")  # a lab that ran once: the hint names its --dir
+    out = run_cli("get", "-SmbConf", str(stopped.conf_path))
+    assert f"smbsession lab start --dir {stopped.directory}" in out.stderr, out.stderr
 
 
 def test_not_root_is_told_to_use_sudo(lab: Lab) -> None:
