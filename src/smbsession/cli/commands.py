@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 
+from .. import __version__
 from ..errors import SmbSessionError
 from .binder import Binder, wants_help
 from .get import run_get
@@ -127,6 +128,8 @@ smbsession get [Get-SmbSession parameters]     list sessions (same as Get-SmbSes
 smbsession close [Close-SmbSession parameters] close sessions (same as Close-SmbSession)
 smbsession lab start|stop|status|clients        a private Samba server for demos and tests
 smbsession job list|wait|receive|remove [ID]    background jobs started with -AsJob
+smbsession completion bash|zsh                  print a shell completion script
+smbsession --version                            print the version
 """
 
 
@@ -185,6 +188,16 @@ def _guard(command: str, func: Callable[..., int], *args: object) -> int:
     return code
 
 
+def _asks_version(argv: Sequence[str]) -> bool:
+    """True when ``--version`` stands among the arguments (before ``--``)."""
+    return "--version" in (argv[: list(argv).index("--")] if "--" in argv else argv)
+
+
+def _print_version() -> int:
+    print(f"smbsession {__version__}")
+    return 0
+
+
 def _short_lived() -> None:
     # A command runs for a fraction of a second and makes no reference cycles worth
     # collecting; the cyclic GC would only rescan the tens of thousands of records.
@@ -194,7 +207,10 @@ def _short_lived() -> None:
 def get_smb_session_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``Get-SmbSession`` command."""
     _short_lived()
-    return _guard("Get-SmbSession", run_get, list(sys.argv[1:] if argv is None else argv))
+    args = list(sys.argv[1:] if argv is None else argv)
+    if _asks_version(args):
+        return _print_version()
+    return _guard("Get-SmbSession", run_get, args)
 
 
 def close_smb_session_main(argv: Sequence[str] | None = None) -> int:
@@ -202,10 +218,15 @@ def close_smb_session_main(argv: Sequence[str] | None = None) -> int:
     from .close import run_close
 
     _short_lived()
-    return _guard("Close-SmbSession", run_close, list(sys.argv[1:] if argv is None else argv))
+    args = list(sys.argv[1:] if argv is None else argv)
+    if _asks_version(args):
+        return _print_version()
+    return _guard("Close-SmbSession", run_close, args)
 
 
 def _umbrella(argv: list[str]) -> int:
+    if _asks_version(argv):
+        return _print_version()
     if not argv or argv[0] in ("-h", "--help", "-Help", "help"):
         sys.stdout.write(UMBRELLA_USAGE)
         return 0 if argv else 2
@@ -219,6 +240,10 @@ def _umbrella(argv: list[str]) -> int:
         return run_lab(argv[1:])
     if argv[0] == "job":
         return run_job(argv[1:])
+    if argv[0] == "completion":
+        from .completion import run_completion
+
+        return run_completion(argv[1:])
     print(f"smbsession: unknown command '{argv[0]}'\n{UMBRELLA_USAGE}", file=sys.stderr)
     return 2
 
