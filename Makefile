@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 CHROOT ?= /var/tmp/smbsession-trixie
 CHROOT_PACKAGES := samba,smbclient,python3-samba,python3-cffi-backend,tdb-tools
 
-.PHONY: demo test bench lint system-deps samba-chroot venv clean
+.PHONY: demo test bench lint system-deps samba-chroot venv clean shell-deps man
 
 demo: system-deps $(STAMP)
 	@conf=$$($(BIN)/smbsession lab start) && \
@@ -18,7 +18,7 @@ demo: system-deps $(STAMP)
 	  echo "+ Get-SmbSession -SmbConf $$conf" && \
 	  $(BIN)/Get-SmbSession -SmbConf "$$conf" </dev/null
 
-test: system-deps samba-chroot $(STAMP)
+test: system-deps samba-chroot shell-deps $(STAMP)
 	SMBSESSION_CHROOT=$(CHROOT) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: system-deps $(STAMP)
@@ -41,6 +41,23 @@ system-deps:
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	  if command -v systemctl >/dev/null 2>&1; then systemctl disable --now smbd nmbd ssh >/dev/null 2>&1 || true; fi; \
 	fi
+
+# zsh (the completion tests run it), man and groff (the man page tests render the pages).
+shell-deps:
+	@missing=""; \
+	for cmd in zsh:zsh man:man-db groff:groff-base; do \
+	  command -v $${cmd%%:*} >/dev/null 2>&1 || missing="$$missing $${cmd##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "run as root (or: sudo apt-get install$$missing)"; exit 1; fi; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+# The man pages (man/man1), made from the help text; commit them (pip installs them).
+man: $(STAMP)
+	$(BIN)/python -m smbsession.cli.manpage man/man1
 
 # Built once (about a minute), reused while it exists. If it cannot be built, the tests
 # of the second release are skipped and say why.
