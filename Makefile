@@ -12,9 +12,17 @@ CHROOT_PACKAGES := samba,smbclient,python3-samba,python3-cffi-backend,tdb-tools
 
 .PHONY: demo test bench lint system-deps samba-chroot venv clean shell-deps man
 
-demo: system-deps $(STAMP)
-	@conf=$$($(BIN)/smbsession lab start) && \
-	  $(BIN)/smbsession lab clients --seconds 300 && \
+# The demo's lab directory (empty: the default, /var/lib/smbsession/lab for root) and how
+# long its sample clients stay connected.
+LAB_DIR ?=
+DEMO_SECONDS ?= 300
+LAB_ARGS = $(if $(LAB_DIR),--dir '$(LAB_DIR)')
+# The demo needs only the package and the [lab] extra (smbprotocol), not the test extras.
+DEMO_STAMP := $(VENV)/.installed-demo
+
+demo: system-deps $(DEMO_STAMP)
+	@conf=$$($(BIN)/smbsession lab start $(LAB_ARGS)) && \
+	  $(BIN)/smbsession lab clients $(LAB_ARGS) --seconds $(DEMO_SECONDS) && \
 	  echo "+ Get-SmbSession -SmbConf $$conf" && \
 	  $(BIN)/Get-SmbSession -SmbConf "$$conf" </dev/null
 
@@ -83,10 +91,14 @@ $(STAMP): pyproject.toml $(VENV)/bin/python
 	$(BIN)/python -m pip install -q -e '.[test,dev]'
 	touch $(STAMP)
 
+$(DEMO_STAMP): pyproject.toml $(VENV)/bin/python
+	$(BIN)/python -m pip install -q -e '.[lab]'
+	touch $(DEMO_STAMP)
+
 venv: $(STAMP)
 
 clean:
-	-$(BIN)/smbsession lab stop
+	-$(BIN)/smbsession lab stop $(LAB_ARGS)
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
 	-umount $(CHROOT)/proc $(CHROOT)/dev 2>/dev/null
 	@if mountpoint -q $(CHROOT)/proc || mountpoint -q $(CHROOT)/dev; then \

@@ -26,7 +26,8 @@ smbsession lab start [--dir D] [--port P]   set up and start a private Samba on 
 smbsession lab stop [--dir D]               stop it (and its sample clients)
 smbsession lab status [--dir D]             say whether it runs
 smbsession lab clients [--dir D] [--seconds N]
-                                            hold real sample sessions for N seconds (300)
+                                            add 5 real sample sessions for N seconds (300)
+                                            to those of clients already running
 """
 
 LAB_PARAMS: tuple[Param, ...] = (
@@ -39,6 +40,8 @@ LAB_PARAMS: tuple[Param, ...] = (
 
 def run_lab(argv: Sequence[str]) -> int:
     """Run ``smbsession lab ACTION ...``; return the exit code."""
+    import time
+
     from ..lab import Lab
 
     if not argv or argv[0] == "help" or wants_help(argv):
@@ -46,9 +49,10 @@ def run_lab(argv: Sequence[str]) -> int:
         return 0 if argv else 2
     action, rest = argv[0], argv[1:]
     args = Binder(f"smbsession lab {action}", LAB_PARAMS).bind(rest)
-    lab = Lab(args.get("dir"))
+    lab = Lab(str(args["dir"]) if "dir" in args else None)
+    port, seconds = args.get("port"), args.get("seconds", 300)
     if action == "start":
-        conf = lab.start(port=args.get("port"))
+        conf = lab.start(port=port if isinstance(port, int) else None)
         print(conf)
         return 0
     if action == "stop":
@@ -57,14 +61,26 @@ def run_lab(argv: Sequence[str]) -> int:
     if action == "status":
         pid = lab.pid()
         if pid is None:
-            print(f"not running (lab directory {lab.directory})")
+            print(f"not running (lab directory {lab.directory}); start it with "
+                  f"'smbsession lab start{lab.dir_option()}'")
             return 1
         print(f"running: smbd pid {pid}, port {lab.port}, smb.conf {lab.conf_path}")
+        for other in lab.running_clients():
+            print(f"sample clients: pid {other.pid}, {other.sessions} sessions, until "
+                  f"{time.strftime('%H:%M:%S', time.localtime(other.until))}")
         return 0
     if action == "clients":
-        seconds = args.get("seconds", 300)
-        pid = lab.start_clients(seconds=seconds)
-        print(f"sample clients connected (pid {pid}), holding their sessions for {seconds} s")
+        seconds = seconds if isinstance(seconds, int) else 300
+        before = lab.running_clients()
+        added = lab.start_clients(seconds=seconds)
+        print(f"sample clients connected (pid {added.pid}): {added.sessions} sessions, held "
+              f"for {seconds} s")
+        if before:
+            total = sum(other.sessions for other in before) + added.sessions
+            print(f"added to the sample clients already running ({total} sessions in all):")
+            for other in before:
+                print(f"  pid {other.pid}: {other.sessions} sessions, until "
+                      f"{time.strftime('%H:%M:%S', time.localtime(other.until))}")
         return 0
     print(f"smbsession lab: unknown action '{action}'\n{LAB_USAGE}", file=sys.stderr)
     return 2
