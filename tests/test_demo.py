@@ -124,8 +124,9 @@ def test_without_smbprotocol_the_clients_say_so_and_make_no_session(clients_lab:
                           capture_output=True, text=True, timeout=120, check=False,
                           env={**os.environ, "PYTHONPATH": ""})
     assert proc.returncode == 1
-    assert proc.stderr == ("the sample clients need smbprotocol, which makes 2 of their 5 "
-                           "sessions: pip install 'smbsession[lab]' (make demo installs it).\n")
+    assert proc.stderr == (
+        "smbsession lab: the sample clients need smbprotocol, which makes 2 of their 5 "
+        "sessions: pip install 'smbsession[lab]' (make demo installs it).\n")
     assert _sessions(clients_lab) == 0
     # The clients process itself, started by hand, connects nothing either.
     ready = clients_lab.directory / "pid" / "ready-by-hand"
@@ -141,8 +142,9 @@ def test_not_running_hints_name_the_lab_directory(tmp_path: Path) -> None:
     other = tmp_path / "elsewhere"
     clients = run_cli("lab", "clients", "--dir", str(other))
     assert clients.returncode == 1
-    assert clients.stderr == (f"the lab is not running: start it with 'smbsession lab start "
-                              f"--dir {other}'.\n")
+    assert clients.stderr == (
+        f"smbsession lab: the lab is not running: start it with 'smbsession lab start "
+        f"--dir {other}'.\n")
     status = run_cli("lab", "status", "--dir", str(other))
     assert status.returncode == 1
     assert f"start it with 'smbsession lab start --dir {other}'" in status.stdout
@@ -152,4 +154,4 @@ def test_not_running_hints_name_the_lab_directory(tmp_path: Path) -> None:
     assert default.returncode == 1
     assert default.stdout.endswith("start it with 'smbsession lab start'\n")
     assert run_cli("lab", "clients", env={"XDG_STATE_HOME": str(state)}).stderr == (
-        "the lab is not running: start it with 'smbsession lab start'.\n")
+        "smbsession lab: the lab is not running: start it with 'smbsession lab start'.\n")
