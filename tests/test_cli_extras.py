@@ -3,6 +3,7 @@ twice, and the help's examples that a Unix shell would change."""
 
 from __future__ import annotations
 
+import gc
 import re
 import subprocess
 import sys
@@ -39,6 +40,7 @@ def test_smbsession_and_its_subcommands_print_the_version(argv: list[str]) -> No
 def test_get_and_close_print_the_version(main, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--version"]) == 0
     assert capsys.readouterr().out == f"smbsession {smbsession.__version__}\n"
+    assert gc.isenabled()  # printing the version changes nothing in the caller
 
 
 def test_version_after_double_dash_is_a_value_not_the_option() -> None:

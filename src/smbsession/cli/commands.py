@@ -222,10 +222,10 @@ def _short_lived() -> None:
 
 def get_smb_session_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``Get-SmbSession`` command."""
-    _short_lived()
     args = list(sys.argv[1:] if argv is None else argv)
     if _asks_version(args):
         return _print_version()
+    _short_lived()
     return _guard("Get-SmbSession", run_get, args)
 
 
@@ -233,10 +233,10 @@ def close_smb_session_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``Close-SmbSession`` command."""
     from .close import run_close
 
-    _short_lived()
     args = list(sys.argv[1:] if argv is None else argv)
     if _asks_version(args):
         return _print_version()
+    _short_lived()
     return _guard("Close-SmbSession", run_close, args)
 
 
