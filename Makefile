@@ -10,15 +10,23 @@ STAMP  := $(VENV)/.installed
 CHROOT ?= /var/tmp/smbsession-trixie
 CHROOT_PACKAGES := samba,smbclient,python3-samba,python3-cffi-backend,tdb-tools
 
-.PHONY: demo test bench lint system-deps samba-chroot venv clean
+.PHONY: demo test bench lint system-deps samba-chroot venv clean shell-deps man
 
-demo: system-deps $(STAMP)
-	@conf=$$($(BIN)/smbsession lab start) && \
-	  $(BIN)/smbsession lab clients --seconds 300 && \
+# The demo's lab directory (empty: the default, /var/lib/smbsession/lab for root) and how
+# long its sample clients stay connected.
+LAB_DIR ?=
+DEMO_SECONDS ?= 300
+LAB_ARGS = $(if $(LAB_DIR),--dir '$(LAB_DIR)')
+# The demo needs only the package and the [lab] extra (smbprotocol), not the test extras.
+DEMO_STAMP := $(VENV)/.installed-demo
+
+demo: system-deps $(DEMO_STAMP)
+	@conf=$$($(BIN)/smbsession lab start $(LAB_ARGS)) && \
+	  $(BIN)/smbsession lab clients $(LAB_ARGS) --seconds $(DEMO_SECONDS) && \
 	  echo "+ Get-SmbSession -SmbConf $$conf" && \
 	  $(BIN)/Get-SmbSession -SmbConf "$$conf" </dev/null
 
-test: system-deps samba-chroot $(STAMP)
+test: system-deps samba-chroot shell-deps $(STAMP)
 	SMBSESSION_CHROOT=$(CHROOT) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: system-deps $(STAMP)
@@ -41,6 +49,23 @@ system-deps:
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	  if command -v systemctl >/dev/null 2>&1; then systemctl disable --now smbd nmbd ssh >/dev/null 2>&1 || true; fi; \
 	fi
+
+# zsh (the completion tests run it), man and groff (the man page tests render the pages).
+shell-deps:
+	@missing=""; \
+	for cmd in zsh:zsh man:man-db groff:groff-base; do \
+	  command -v $${cmd%%:*} >/dev/null 2>&1 || missing="$$missing $${cmd##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "run as root (or: sudo apt-get install$$missing)"; exit 1; fi; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+# The man pages (man/man1), made from the help text; commit them (pip installs them).
+man: $(STAMP)
+	$(BIN)/python -m smbsession.cli.manpage man/man1
 
 # Built once (about a minute), reused while it exists. If it cannot be built, the tests
 # of the second release are skipped and say why.
@@ -66,10 +91,14 @@ $(STAMP): pyproject.toml $(VENV)/bin/python
 	$(BIN)/python -m pip install -q -e '.[test,dev]'
 	touch $(STAMP)
 
+$(DEMO_STAMP): pyproject.toml $(VENV)/bin/python
+	$(BIN)/python -m pip install -q -e '.[lab]'
+	touch $(DEMO_STAMP)
+
 venv: $(STAMP)
 
 clean:
-	-$(BIN)/smbsession lab stop
+	-$(BIN)/smbsession lab stop $(LAB_ARGS)
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
 	-umount $(CHROOT)/proc $(CHROOT)/dev 2>/dev/null
 	@if mountpoint -q $(CHROOT)/proc || mountpoint -q $(CHROOT)/dev; then \

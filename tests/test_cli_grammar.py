@@ -235,7 +235,7 @@ def test_help_shows_syntax_parameters_and_examples(ask: str) -> None:
     for param, entry in zip(GET_PARAMS, entries, strict=True):
         assert " ".join(param.help.split()) in " ".join(entry.split()), param.name
     assert out.stdout.count("    Example ") >= 5
-    assert "Get-SmbSession -SessionId 8813272891441 -Property *" in out.stdout
+    assert "Get-SmbSession -SessionId 8813272891441 -Property '*'" in out.stdout
 
 
 def test_help_needs_no_server_and_wins_over_bad_parameters() -> None:

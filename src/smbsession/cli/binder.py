@@ -106,9 +106,17 @@ class Binder:
                     f"{self.command}: Parameter cannot be processed because the parameter "
                     f"name '{typed}' is ambiguous. Possible matches include: {listed}."
                 )
+        import difflib  # only a mistyped name pays for it
+
+        dash = "--" if gnu else "-"
+        spellings = {spelled: dash + (p.gnu if gnu else p.name) for spelled, p in names}
+        spellings.update({spell(a): dash + (spell(a) if gnu else a)
+                          for p in self.params for a in p.aliases if len(a) > 2})
+        close = difflib.get_close_matches(key, list(spellings), n=1, cutoff=0.75)
+        hint = f" Did you mean {spellings[close[0]]}?" if close else ""
         raise InvalidParameter(
             f"{self.command}: A parameter cannot be found that matches parameter name "
-            f"'{typed}'. Run '{self.command} -?' for the parameters."
+            f"'{typed}'.{hint} Run '{self.command} -?' for the parameters."
         )
 
     @staticmethod
@@ -141,8 +149,9 @@ class Binder:
         if param.key in bound:
             raise InvalidParameter(
                 f"{self.command}: Cannot bind parameter because parameter '{param.name}' "
-                "is specified more than once. To give several values, use the array "
-                f"syntax: -{param.name} value1,value2."
+                "is specified more than once."
+                + (f" To give several values, use the array syntax: -{param.name} "
+                   "value1,value2." if param.array else "")
             )
         pieces = split_list(text) if param.array else [text.strip()]
         if len(pieces) > 1 and "" in pieces:

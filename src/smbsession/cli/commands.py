@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 
+from .. import __version__
 from ..errors import SmbSessionError
 from .binder import Binder, wants_help
 from .get import run_get
@@ -25,7 +26,8 @@ smbsession lab start [--dir D] [--port P]   set up and start a private Samba on 
 smbsession lab stop [--dir D]               stop it (and its sample clients)
 smbsession lab status [--dir D]             say whether it runs
 smbsession lab clients [--dir D] [--seconds N]
-                                            hold real sample sessions for N seconds (300)
+                                            add 5 real sample sessions for N seconds (300)
+                                            to those of clients already running
 """
 
 LAB_PARAMS: tuple[Param, ...] = (
@@ -38,6 +40,8 @@ LAB_PARAMS: tuple[Param, ...] = (
 
 def run_lab(argv: Sequence[str]) -> int:
     """Run ``smbsession lab ACTION ...``; return the exit code."""
+    import time
+
     from ..lab import Lab
 
     if not argv or argv[0] == "help" or wants_help(argv):
@@ -45,9 +49,10 @@ def run_lab(argv: Sequence[str]) -> int:
         return 0 if argv else 2
     action, rest = argv[0], argv[1:]
     args = Binder(f"smbsession lab {action}", LAB_PARAMS).bind(rest)
-    lab = Lab(args.get("dir"))
+    lab = Lab(str(args["dir"]) if "dir" in args else None)
+    port, seconds = args.get("port"), args.get("seconds", 300)
     if action == "start":
-        conf = lab.start(port=args.get("port"))
+        conf = lab.start(port=port if isinstance(port, int) else None)
         print(conf)
         return 0
     if action == "stop":
@@ -56,14 +61,26 @@ def run_lab(argv: Sequence[str]) -> int:
     if action == "status":
         pid = lab.pid()
         if pid is None:
-            print(f"not running (lab directory {lab.directory})")
+            print(f"not running (lab directory {lab.directory}); start it with "
+                  f"'smbsession lab start{lab.dir_option()}'")
             return 1
         print(f"running: smbd pid {pid}, port {lab.port}, smb.conf {lab.conf_path}")
+        for other in lab.running_clients():
+            print(f"sample clients: pid {other.pid}, {other.sessions} sessions, until "
+                  f"{time.strftime('%H:%M:%S', time.localtime(other.until))}")
         return 0
     if action == "clients":
-        seconds = args.get("seconds", 300)
-        pid = lab.start_clients(seconds=seconds)
-        print(f"sample clients connected (pid {pid}), holding their sessions for {seconds} s")
+        seconds = seconds if isinstance(seconds, int) else 300
+        before = lab.running_clients()
+        added = lab.start_clients(seconds=seconds)
+        print(f"sample clients connected (pid {added.pid}): {added.sessions} sessions, held "
+              f"for {seconds} s")
+        if before:
+            total = sum(other.sessions for other in before) + added.sessions
+            print(f"added to the sample clients already running ({total} sessions in all):")
+            for other in before:
+                print(f"  pid {other.pid}: {other.sessions} sessions, until "
+                      f"{time.strftime('%H:%M:%S', time.localtime(other.until))}")
         return 0
     print(f"smbsession lab: unknown action '{action}'\n{LAB_USAGE}", file=sys.stderr)
     return 2
@@ -127,6 +144,8 @@ smbsession get [Get-SmbSession parameters]     list sessions (same as Get-SmbSes
 smbsession close [Close-SmbSession parameters] close sessions (same as Close-SmbSession)
 smbsession lab start|stop|status|clients        a private Samba server for demos and tests
 smbsession job list|wait|receive|remove [ID]    background jobs started with -AsJob
+smbsession completion bash|zsh                  print a shell completion script
+smbsession --version                            print the version
 """
 
 
@@ -185,6 +204,16 @@ def _guard(command: str, func: Callable[..., int], *args: object) -> int:
     return code
 
 
+def _asks_version(argv: Sequence[str]) -> bool:
+    """True when ``--version`` stands among the arguments (before ``--``)."""
+    return "--version" in (argv[: list(argv).index("--")] if "--" in argv else argv)
+
+
+def _print_version() -> int:
+    print(f"smbsession {__version__}")
+    return 0
+
+
 def _short_lived() -> None:
     # A command runs for a fraction of a second and makes no reference cycles worth
     # collecting; the cyclic GC would only rescan the tens of thousands of records.
@@ -193,19 +222,27 @@ def _short_lived() -> None:
 
 def get_smb_session_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``Get-SmbSession`` command."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if _asks_version(args):
+        return _print_version()
     _short_lived()
-    return _guard("Get-SmbSession", run_get, list(sys.argv[1:] if argv is None else argv))
+    return _guard("Get-SmbSession", run_get, args)
 
 
 def close_smb_session_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``Close-SmbSession`` command."""
     from .close import run_close
 
+    args = list(sys.argv[1:] if argv is None else argv)
+    if _asks_version(args):
+        return _print_version()
     _short_lived()
-    return _guard("Close-SmbSession", run_close, list(sys.argv[1:] if argv is None else argv))
+    return _guard("Close-SmbSession", run_close, args)
 
 
 def _umbrella(argv: list[str]) -> int:
+    if _asks_version(argv):
+        return _print_version()
     if not argv or argv[0] in ("-h", "--help", "-Help", "help"):
         sys.stdout.write(UMBRELLA_USAGE)
         return 0 if argv else 2
@@ -219,6 +256,10 @@ def _umbrella(argv: list[str]) -> int:
         return run_lab(argv[1:])
     if argv[0] == "job":
         return run_job(argv[1:])
+    if argv[0] == "completion":
+        from .completion import run_completion
+
+        return run_completion(argv[1:])
     print(f"smbsession: unknown command '{argv[0]}'\n{UMBRELLA_USAGE}", file=sys.stderr)
     return 2
 

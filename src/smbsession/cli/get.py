@@ -92,8 +92,9 @@ GET_PARAMS: tuple[Param, ...] = (
     Param("Json", "switch", help="The same as -Format Json."),
     Param("Property", array=True,
           help="The properties to show, as Select-Object -Property picks them: names in any "
-               "case, wildcards (Client*), or * for all. Up to four properties are shown as a "
-               "table, five or more as a list, unless -Format says otherwise."),
+               "case, wildcards ('Client*'), or '*' for all (quoted, so that the shell leaves "
+               "them). Up to four properties are shown as a table, five or more as a list, "
+               "unless -Format says otherwise."),
     Param("Help", "switch", aliases=("?",), help="Shows this help."),
     *COMMON_PARAMS,
 )

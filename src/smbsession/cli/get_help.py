@@ -45,7 +45,7 @@ HELP = HelpPage(
                          "Lists the sessions of the user Contoso\\Contoso-HV1$ (quote a name "
                          "with a backslash or a $ in a Unix shell)."),
         Example("Get all information for a session",
-                         "Get-SmbSession -SessionId 8813272891441 -Property *",
+                         "Get-SmbSession -SessionId 8813272891441 -Property '*'",
                          "Lists every property of the session, as PowerShell's "
                          "'| Select-Object -Property *' does."),
         Example("Pass sessions down a pipeline",

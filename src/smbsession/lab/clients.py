@@ -1,18 +1,23 @@
 """Sample SMB clients for the lab: real sessions to look at.
 
-Run as ``python -m smbsession.lab.clients LABDIR SECONDS`` (``smbsession lab clients`` does
-it in the background). It holds, for SECONDS:
+Run as ``python -m smbsession.lab.clients LABDIR SECONDS READY`` (``smbsession lab
+clients`` does it in the background, :meth:`.Lab.start_clients`). It holds, for SECONDS,
+five sessions:
 
-- ``smbclient`` sessions of several users and dialects (SMB3_11, SMB2_10, NT1), some with
-  files open;
-- when ``smbprotocol`` is installed, a Python client with two users' sessions on one TCP
-  connection (SMB 3.0.2), one of them with two files open.
+- three ``smbclient`` sessions of several users and dialects (SMB3_11, SMB2_10, NT1), two
+  with a file open;
+- a Python client (``smbprotocol``, the ``[lab]`` extra) with two users' sessions on one
+  TCP connection (SMB 3.0.2), one of them with two files open. Without smbprotocol it
+  makes no session at all and exits 3, rather than three sessions out of five.
 
-It writes ``pid/clients.ready`` in the lab directory once every client is connected.
+Once connected, it writes the file READY: ``{"sessions": N, "expected": 5}``, N being how
+many sessions the lab's smbd gained.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import subprocess
 import sys
@@ -53,17 +58,23 @@ def _smbclient(lab: Lab, user: str, protocol: str, files: tuple[str, ...]) -> su
     return proc
 
 
-def _wait_sessions(lab: Lab, expected: int, timeout: float) -> int:
-    """Wait until the lab's smbd lists ``expected`` sessions; return how many it lists."""
+def _count_sessions(lab: Lab) -> int | None:
+    """How many sessions the lab's smbd lists now (None: it could not be read)."""
     from .. import read_sessions
 
+    try:
+        return len(read_sessions(str(lab.conf_path), source="smbstatus").sessions)
+    except Exception as exc:  # the lab's smbd may still be settling; report at the end
+        print(f"waiting for sessions: {exc}", flush=True)
+        return None
+
+
+def _wait_sessions(lab: Lab, expected: int, timeout: float) -> int:
+    """Wait until the lab's smbd lists ``expected`` sessions; return how many it lists."""
     deadline = time.monotonic() + timeout
     count = 0
     while time.monotonic() < deadline:
-        try:
-            count = len(read_sessions(str(lab.conf_path), source="smbstatus").sessions)
-        except Exception as exc:  # the lab's smbd may still be settling; report at the end
-            print(f"waiting for sessions: {exc}", flush=True)
+        count = _count_sessions(lab) or count
         if count >= expected:
             break
         time.sleep(0.2)
@@ -104,14 +115,11 @@ def open_file(tree: object, name: str, write: bool = True, share: bool = True,
 
 def _python_client(lab: Lab) -> list[object]:
     """Open two sessions on one TCP connection with smbprotocol; return what to keep alive."""
-    try:
-        from smbprotocol.connection import Connection, Dialects
-        from smbprotocol.session import Session
-        from smbprotocol.tree import TreeConnect
-    except ImportError:
-        print("smbprotocol is not installed: no Python client", flush=True)
-        return []
     import uuid
+
+    from smbprotocol.connection import Connection, Dialects
+    from smbprotocol.session import Session
+    from smbprotocol.tree import TreeConnect
 
     conn = Connection(uuid.uuid4(), "127.0.0.1", lab.port)
     conn.connect(Dialects.SMB_3_0_2)
@@ -126,24 +134,34 @@ def _python_client(lab: Lab) -> list[object]:
     return keep
 
 
-def run(lab_dir: str, seconds: float) -> int:
-    """Start every sample client, signal readiness, hold for ``seconds``, then log off."""
+def run(lab_dir: str, seconds: float, ready: str) -> int:
+    """Start every sample client, write ``ready``, hold for ``seconds``, then log off.
+    Returns 3, having connected nothing, when smbprotocol is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("smbprotocol") is None:
+        print("the sample clients need smbprotocol, which makes 2 of their 5 sessions: "
+              "pip install 'smbsession[lab]'", flush=True)
+        return 3
     lab = Lab(lab_dir)
     for _, _, files in SMBCLIENT_SESSIONS:
         for name in files:
             path = lab.share_path / name
             path.touch(exist_ok=True)
             path.chmod(0o666)
+    before = _count_sessions(lab) or 0
     procs = [_smbclient(lab, u, p, f) for u, p, f in SMBCLIENT_SESSIONS]
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         keep = _python_client(lab)
-        expected = len(SMBCLIENT_SESSIONS) + (len(PYTHON_SESSIONS) if keep else 0)
-        count = _wait_sessions(lab, expected, 20)
+        expected = len(SMBCLIENT_SESSIONS) + len(PYTHON_SESSIONS)
+        count = _wait_sessions(lab, before + expected, 20) - before
         if count < expected:
             print(f"only {count} of {expected} sample sessions connected", flush=True)
-        Path(lab.directory / "pid" / "clients.ready").write_text(str(time.time()))
+        partial = Path(f"{ready}.part")
+        partial.write_text(json.dumps({"sessions": max(count, 0), "expected": expected}))
+        partial.rename(ready)
         print(f"clients connected; holding for {seconds:g} s", flush=True)
         stop.wait(seconds)
         del keep
@@ -157,9 +175,9 @@ def run(lab_dir: str, seconds: float) -> int:
                     proc.wait(5)
                 except (OSError, subprocess.TimeoutExpired):
                     proc.kill()
-        (lab.directory / "pid" / "clients.ready").unlink(missing_ok=True)
+        (lab.clients_dir / f"{os.getpid()}.json").unlink(missing_ok=True)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(run(sys.argv[1], float(sys.argv[2])))
+    sys.exit(run(sys.argv[1], float(sys.argv[2]), sys.argv[3]))

@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -431,23 +432,63 @@ class Lab:
     # -- sample clients -------------------------------------------------------------
 
     @property
-    def clients_pid_path(self) -> Path:
-        return self.directory / "pid" / "clients.pid"
+    def clients_dir(self) -> Path:
+        """Where each running set of sample clients keeps its record, ``<pid>.json``."""
+        return self.directory / "pid" / "clients"
 
-    def start_clients(self, seconds: int = 300, wait: float = 30.0) -> int:
-        """Start the sample clients in the background for ``seconds``; return their pid.
+    def dir_option(self) -> str:
+        """`` --dir DIR`` for a command that must name this lab, or nothing when this is
+        the default lab directory."""
+        if self.directory.resolve() == default_lab_dir().resolve():
+            return ""
+        return f" --dir {shlex.quote(str(self.directory))}"
 
-        Waits (at most ``wait`` seconds) until they have connected, so that a listing
-        right after this call sees their sessions.
+    def running_clients(self) -> list[ClientSet]:
+        """The sets of sample clients running now, oldest first (records of sets that
+        have ended are removed)."""
+        sets = []
+        paths = sorted(self.clients_dir.glob("*.json")) if self.clients_dir.is_dir() else []
+        for path in paths:
+            try:
+                record = ClientSet(**json.loads(path.read_text()))
+            except (OSError, ValueError, TypeError):
+                path.unlink(missing_ok=True)
+                continue
+            if _is_clients_process(record.pid, self.directory):
+                sets.append(record)
+            else:
+                path.unlink(missing_ok=True)
+        return sorted(sets, key=lambda record: record.started)
+
+    def start_clients(self, seconds: int = 300, wait: float = 30.0) -> ClientSet:
+        """Start one more set of sample clients in the background for ``seconds``; wait
+        (at most ``wait`` seconds) until they have connected, so that a listing right
+        after this call sees their sessions, and return the set.
+
+        Sets already running are kept: their sessions and the new set's add up
+        (:meth:`running_clients` lists them, :meth:`stop_clients` ends them all).
+        Raises :class:`LabError` when the lab is not running, when smbprotocol (the
+        ``[lab]`` extra, which makes 2 of a set's 5 sessions) is not installed, and when
+        fewer sessions connected than a set makes.
         """
+        import importlib.util
+
+        if importlib.util.find_spec("smbprotocol") is None:
+            raise LabError(
+                "the sample clients need smbprotocol, which makes 2 of their 5 sessions: "
+                "pip install 'smbsession[lab]' (make demo installs it)."
+            )
         if not self.running():
-            raise LabError("the lab is not running: start it with 'smbsession lab start'.")
-        self.stop_clients()
-        ready = self.directory / "pid" / "clients.ready"
-        ready.unlink(missing_ok=True)
-        log = open(self.directory / "log" / "clients.log", "ab")  # noqa: SIM115
+            raise LabError(
+                f"the lab is not running: start it with 'smbsession lab start{self.dir_option()}'."
+            )
+        self.clients_dir.mkdir(parents=True, exist_ok=True)
+        ready = self.clients_dir / f"ready-{secrets.token_hex(4)}"
+        log_path = self.directory / "log" / "clients.log"
+        log = open(log_path, "ab")  # noqa: SIM115
         proc = subprocess.Popen(
-            [sys.executable, "-m", "smbsession.lab.clients", str(self.directory), str(seconds)],
+            [sys.executable, "-m", "smbsession.lab.clients", str(self.directory), str(seconds),
+             str(ready)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
@@ -455,25 +496,75 @@ class Lab:
             env={**os.environ, "PYTHONPATH": _package_root()},
         )
         log.close()
-        self.clients_pid_path.write_text(str(proc.pid))
+        started = time.time()
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline and proc.poll() is None and not ready.exists():
             time.sleep(0.1)
         if not ready.exists():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            lines = log_path.read_text(errors="replace").strip().splitlines()
             raise LabError(
-                f"the sample clients did not connect; see {self.directory}/log/clients.log"
+                "the sample clients did not connect"
+                + (f" ({lines[-1]})" if lines else "") + f"; see {log_path}"
             )
-        return proc.pid
+        report = json.loads(ready.read_text())
+        ready.unlink()
+        record = ClientSet(pid=proc.pid, sessions=int(report["sessions"]),
+                           expected=int(report["expected"]), started=started,
+                           until=started + seconds)
+        (self.clients_dir / f"{proc.pid}.json").write_text(json.dumps(record.__dict__))
+        if record.sessions < record.expected:
+            raise LabError(
+                f"only {record.sessions} of the {record.expected} sample sessions connected "
+                f"(pid {record.pid} holds them); see {log_path}"
+            )
+        return record
 
-    def stop_clients(self) -> None:
-        """End the sample clients started by :meth:`start_clients`, if any."""
-        try:
-            pid = int(self.clients_pid_path.read_text().strip())
-        except (OSError, ValueError):
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGTERM)
-        self.clients_pid_path.unlink(missing_ok=True)
+    def stop_clients(self, timeout: float = 10.0) -> list[ClientSet]:
+        """End every set of sample clients started by :meth:`start_clients`; wait (at most
+        ``timeout`` seconds) until they have logged off; return the sets ended."""
+        legacy = self.directory / "pid" / "clients.pid"  # written by smbsession 0.1.0
+        with contextlib.suppress(OSError, ValueError, ProcessLookupError, PermissionError):
+            os.killpg(int(legacy.read_text().strip()), signal.SIGTERM)
+        legacy.unlink(missing_ok=True)
+        sets = self.running_clients()
+        for record in sets:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(record.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for record in sets:
+            while time.monotonic() < deadline and _is_clients_process(record.pid,
+                                                                      self.directory):
+                time.sleep(0.05)
+            (self.clients_dir / f"{record.pid}.json").unlink(missing_ok=True)
+        return sets
+
+
+@dataclass
+class ClientSet:
+    """One set of sample clients (``smbsession lab clients``): its process, the sessions
+    it connected of those it makes, and when it started and will log off (epoch
+    seconds)."""
+
+    pid: int
+    sessions: int
+    expected: int
+    started: float
+    until: float
+
+
+def _is_clients_process(pid: int, directory: Path) -> bool:
+    """True while ``pid`` is a live sample-clients process of the lab in ``directory``."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    if b"smbsession.lab.clients" not in argv or _is_zombie(pid):
+        return False
+    target = directory.resolve()
+    return any(arg.startswith(b"/") and Path(os.fsdecode(arg)).resolve() == target
+               for arg in argv)
 
 
 def _package_root() -> str:
