@@ -86,10 +86,14 @@ def check_readable(config: SambaConfig) -> int:
     """
     pid = smbd_pid(config)
     if pid is None:
+        lab = os.path.dirname(config.path)
+        hint = (f"it is a lab's: start it with 'smbsession lab start --dir {lab}'"
+                if os.path.exists(os.path.join(lab, "lab.json"))
+                else f"start it with 'smbd -s {config.path}' (or 'systemctl start smbd'), or "
+                     "start the lab with 'smbsession lab start'")
         raise ServerNotRunning(
-            f"no smbd is running for {config.path} ({config.pid_dir} has no live smbd.pid). "
-            f"Start it with 'smbd -s {config.path}' (or 'systemctl start smbd'), "
-            "or start the lab with 'smbsession lab start'.", config.path
+            f"no smbd is running for {config.path} ({config.pid_dir} has no live smbd.pid); "
+            f"{hint}.", config.path
         )
     db = os.path.join(config.lock_dir, SESSION_DB)
     if os.path.exists(db) and not os.access(db, os.R_OK):
