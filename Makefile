@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 CHROOT ?= /var/tmp/smbsession-trixie
 CHROOT_PACKAGES := samba,smbclient,python3-samba,python3-cffi-backend,tdb-tools
 
-.PHONY: demo test bench lint system-deps samba-chroot venv clean shell-deps man
+.PHONY: demo test bench lint system-deps samba-chroot domain-deps venv clean shell-deps man
 
 # The demo's lab directory (empty: the default, /var/lib/smbsession/lab for root) and how
 # long its sample clients stay connected.
@@ -26,7 +26,7 @@ demo: system-deps $(DEMO_STAMP)
 	  echo "+ Get-SmbSession -SmbConf $$conf" && \
 	  $(BIN)/Get-SmbSession -SmbConf "$$conf" </dev/null
 
-test: system-deps samba-chroot shell-deps $(STAMP)
+test: system-deps samba-chroot shell-deps domain-deps $(STAMP)
 	SMBSESSION_CHROOT=$(CHROOT) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: system-deps $(STAMP)
@@ -81,6 +81,33 @@ samba-chroot:
 	  else \
 	    echo "debootstrap failed (see /tmp/smbsession-debootstrap.log): 4.22 tests will skip"; \
 	  fi; \
+	fi
+
+# The domain lab (smbsession lab start --domain): a Samba AD DC, winbind, Kerberos tools.
+# libnss-winbind's postinst adds winbind to /etc/nsswitch.conf and krb5-config may write
+# /etc/krb5.conf: both host files end as they were (the lab gives each server its own
+# copies in a private mount namespace).
+DOMAIN_PACKAGES := samba-ad-dc samba-ad-provision winbind libnss-winbind krb5-user
+domain-deps:
+	@missing=""; \
+	for pkg in $(DOMAIN_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "run as root (or: sudo apt-get install$$missing)"; exit 1; fi; \
+	  backup=$$(mktemp -d /tmp/smbsession-etc.XXXXXX); \
+	  for f in nsswitch.conf krb5.conf; do [ -e /etc/$$f ] && cp -p /etc/$$f $$backup/$$f; done; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  { apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $$missing >/dev/null || \
+	    { apt-get update -qq && apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $$missing >/dev/null; }; }; \
+	  rc=$$?; \
+	  for f in nsswitch.conf krb5.conf; do \
+	    if [ -e $$backup/$$f ]; then cp -p $$backup/$$f /etc/$$f; else rm -f /etc/$$f; fi; \
+	  done; \
+	  rm -rf $$backup; \
+	  if command -v systemctl >/dev/null 2>&1; then systemctl disable --now samba-ad-dc winbind >/dev/null 2>&1 || true; fi; \
+	  exit $$rc; \
 	fi
 
 $(VENV)/bin/python:
