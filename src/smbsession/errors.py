@@ -140,3 +140,25 @@ class LabError(SmbSessionError):
 
 class SmbSessionWarning(UserWarning):
     """Something was skipped while reading (a record, a fact); the rest was delivered."""
+
+
+class NamespaceError(SmbSessionError):
+    """Another process's namespace could not be entered (``pid``, the namespace ``path``
+    such as ``/proc/1234/ns/net``, the ``reason`` and the ``errno``)."""
+
+    def __init__(self, pid: int, path: str, reason: str, errno: int | None = None) -> None:
+        super().__init__(f"cannot enter the namespace {path} of process {pid}: {reason}")
+        self.pid = pid
+        self.path = path
+        self.reason = reason
+        self.errno = errno
+
+
+class KerberosError(RemoteError):
+    """Kerberos authentication to a remote target failed before any SMB was spoken: a
+    missing or expired credential cache, an unsupported cache type, a wrong realm, a KDC
+    that does not answer. ``target``, ``ccache`` and ``reason`` say which and why."""
+
+    def __init__(self, target: str, reason: str, ccache: str | None = None) -> None:
+        self.ccache = ccache
+        super().__init__(target, f"Kerberos logon failed: {reason}")

@@ -1,0 +1,539 @@
+"""An Active Directory domain for demos and tests: a DC, a member file server, a client.
+
+``DomainLab(directory).start()`` builds, in network namespaces it creates (names beginning
+with ``smbsad-``), the seed's world:
+
+- ``dc1.contoso.test`` (198.18.0.1): a Samba AD DC, NetBIOS domain ``CONTOSO``, realm
+  ``CONTOSO.TEST``, with the users ``Alice``, ``Bob``, ``Carol`` and ``Administrator``;
+- ``fs1.contoso.test`` (198.18.0.2): a member file server (smbd and winbindd, joined with
+  ``net ads join``) serving ``\\\\fs1\\share``;
+- ``contoso-hv2.contoso.test`` (198.18.0.3): a client host joined as the computer account
+  ``CONTOSO-HV2$``, from which the sample clients connect.
+
+A fourth namespace holds the bridge that links them. Addresses come from 198.18.0.0/15
+(and 2001:2::/48, the IPv6 benchmarking range) and exist only inside the namespaces.
+
+Each host also has its own mount namespace, held by a small anchor process, in which
+private directories are bind-mounted over ``/etc/samba``, ``/run/samba``,
+``/var/lib/samba``, ``/var/cache/samba`` and ``/var/log/samba`` and private files over
+``/etc/nsswitch.conf``, ``/etc/krb5.conf``, ``/etc/hosts`` and ``/etc/resolv.conf``: the
+servers run at Samba's built-in paths (winbindd's socket must stay at
+``/run/samba/winbindd``), as in a container, and the host's files are never written.
+Everything the lab keeps lies under ``directory`` (``domain.json``, mode 0600, holds the
+passwords).
+
+Passwords never appear on a command line: ``samba-tool`` reads them from its standard
+input (it falls back to stdin when it has no terminal), ``net`` and ``smbclient`` from the
+``PASSWD`` environment variable or an authentication file, ``kinit`` from its standard
+input. ``samba-tool domain provision`` chooses a random Administrator password when none is
+given; the lab replaces it at once through stdin.
+
+Starting needs root (namespaces, mounts, daemons).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .standalone import LabError
+
+#: The seed's names.
+DOMAIN = "CONTOSO"
+REALM = "CONTOSO.TEST"
+DNS_DOMAIN = "contoso.test"
+SHARE = "share"
+#: The prefix of every network namespace this lab creates.
+NETNS_PREFIX = "smbsad-"
+
+
+@dataclass(frozen=True)
+class Host:
+    """One host of the domain: its role, NetBIOS name and addresses."""
+
+    role: str  # "dc", "fs" or "client"
+    netbios: str
+    ipv4: str
+    ipv6: str
+
+    @property
+    def fqdn(self) -> str:
+        """The host's DNS name."""
+        return f"{self.netbios.lower()}.{DNS_DOMAIN}"
+
+
+HOSTS: tuple[Host, ...] = (
+    Host("dc", "DC1", "198.18.0.1", "2001:2::1"),
+    Host("fs", "FS1", "198.18.0.2", "2001:2::2"),
+    Host("client", "CONTOSO-HV2", "198.18.0.3", "2001:2::3"),
+)
+#: The domain users the lab creates, as the directory spells them.
+DOMAIN_USERS: tuple[str, ...] = ("Alice", "Bob", "Carol")
+
+_PROGRAMS = ("samba", "samba-tool", "smbd", "winbindd", "net", "smbclient", "kinit", "ip",
+             "nsenter")
+_PACKAGES = "samba-ad-dc samba-ad-provision winbind libnss-winbind krb5-user"
+_MOUNTED_DIRS = ("etc/samba", "run/samba", "var/lib/samba", "var/cache/samba",
+                 "var/log/samba", "srv")
+_MOUNTED_FILES = ("etc/nsswitch.conf", "etc/krb5.conf", "etc/hosts", "etc/resolv.conf")
+_TIMEOUT = 60.0
+
+
+def host(role: str) -> Host:
+    """The lab host playing ``role`` (``dc``, ``fs`` or ``client``)."""
+    for h in HOSTS:
+        if h.role == role:
+            return h
+    raise LabError(f"the domain lab has no host '{role}'")
+
+
+def _which(name: str) -> str | None:
+    return shutil.which(name) or next(
+        (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}", f"/sbin/{name}")
+         if os.path.exists(p)), None)
+
+
+def missing_programs() -> list[str]:
+    """The programs the domain lab needs that are not installed."""
+    return [name for name in _PROGRAMS if _which(name) is None]
+
+
+def _strong_password() -> str:
+    # AD's default policy wants three character classes; token_urlsafe may lack some.
+    return secrets.token_urlsafe(15) + "Aa1."
+
+
+class DomainLab:
+    """The domain world living in ``directory`` (see the module docstring)."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory).absolute()
+
+    # -- state ----------------------------------------------------------------------
+
+    @property
+    def state_path(self) -> Path:
+        return self.directory / "domain.json"
+
+    def _state(self) -> dict:
+        try:
+            return json.loads(self.state_path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _write_state(self, state: dict) -> None:
+        fd = os.open(self.state_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(state, fh, indent=1)
+
+    def root(self, role: str) -> Path:
+        """The directory that holds host ``role``'s private files (its ``/etc/samba``
+        is ``root(role)/etc/samba`` and so on)."""
+        return self.directory / role
+
+    def netns(self, role: str) -> str:
+        """The name of host ``role``'s network namespace (``ip netns``)."""
+        names = self._state().get("netns", {})
+        if role not in names:
+            raise LabError("the domain lab is not running: start it with "
+                           "'smbsession lab start --domain'.")
+        return str(names[role])
+
+    def anchor(self, role: str) -> int:
+        """The pid of the process holding host ``role``'s mount and network namespaces."""
+        pid = self._state().get("anchors", {}).get(role)
+        if not pid or not _alive(int(pid)):
+            raise LabError(f"the domain lab's {role} host is not running")
+        return int(pid)
+
+    def password(self, user: str) -> str:
+        """The password of domain user ``user`` (``Administrator`` included)."""
+        passwords = self._state().get("passwords", {})
+        for name, value in passwords.items():
+            if name.lower() == user.lower():
+                return str(value)
+        raise LabError(f"the domain lab has no user '{user}'")
+
+    def smbd_pid(self, role: str = "fs") -> int | None:
+        """The main smbd of host ``role`` (its pid file in the host's /run/samba)."""
+        try:
+            pid = int((self.root(role) / "run/samba/smbd.pid").read_text().strip() or 0)
+        except (OSError, ValueError):
+            return None
+        return pid if pid > 0 and _alive(pid) else None
+
+    def conf_path(self, role: str = "fs") -> str:
+        """The smb.conf of host ``role`` as the host machine reaches it: through the
+        root of its smbd (``/proc/<pid>/root/etc/samba/smb.conf``), which is what
+        ``-SmbConf`` takes for an smbd in a container."""
+        pid = self.smbd_pid(role)
+        if pid is None:
+            raise LabError(f"no smbd runs on the domain lab's {role} host")
+        return f"/proc/{pid}/root/etc/samba/smb.conf"
+
+    def running(self) -> bool:
+        """True while every host's anchor and the file server's smbd run."""
+        try:
+            for h in HOSTS:
+                self.anchor(h.role)
+        except LabError:
+            return False
+        return self.smbd_pid("fs") is not None
+
+    # -- running commands on a host ------------------------------------------------
+
+    def command(self, role: str, argv: list[str]) -> list[str]:
+        """``argv`` as run on host ``role`` (in its mount and network namespaces)."""
+        return [_which("nsenter") or "nsenter", "-t", str(self.anchor(role)), "-m", "-n",
+                "--", *argv]
+
+    def run(self, role: str, argv: list[str], *, input: str | None = None,
+            env: dict[str, str] | None = None, timeout: float = _TIMEOUT,
+            check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` on host ``role`` and return its result; with ``check``, raise
+        :class:`LabError` (with its output, never its input) when it fails."""
+        done = subprocess.run(
+            self.command(role, argv), input=input, capture_output=True, text=True,
+            timeout=timeout, check=False, start_new_session=True,
+            env={**os.environ, **(env or {})},
+        )
+        if check and done.returncode:
+            out = (done.stderr.strip() or done.stdout.strip())[-1500:]
+            raise LabError(f"{role}: '{' '.join(argv[:3])}' failed ({done.returncode}): {out}")
+        return done
+
+    def popen(self, role: str, argv: list[str], *, env: dict[str, str] | None = None,
+              **kwargs: object) -> subprocess.Popen:
+        """Start ``argv`` on host ``role`` in the background (stdin a pipe)."""
+        return subprocess.Popen(  # type: ignore[call-overload]
+            self.command(role, argv), stdin=subprocess.PIPE, text=True, bufsize=1,
+            env={**os.environ, **(env or {})}, **kwargs)
+
+    # -- set-up ---------------------------------------------------------------------
+
+    def start(self) -> str:
+        """Build and start the domain (about 10 s); return the file server's smb.conf as
+        the host reaches it (see :meth:`conf_path`). Starting a running lab does nothing.
+
+        Raises :class:`LabError` when it cannot be built (not root, programs missing, a
+        step failing: the message says which and shows its output). On failure, what was
+        already made is taken down again.
+        """
+        if self.running():
+            return self.conf_path("fs")
+        if os.geteuid() != 0:
+            raise LabError("the domain lab creates network namespaces and runs Samba: run "
+                           "it as root (sudo).")
+        missing = missing_programs()
+        if missing:
+            raise LabError(f"the domain lab needs {', '.join(missing)}: install "
+                           f"'{_PACKAGES}' (make domain-deps).")
+        self.stop()
+        if self.directory.exists():
+            shutil.rmtree(self.directory)
+        self.directory.mkdir(parents=True)
+        os.chmod(self.directory, 0o755)
+        suffix = secrets.token_hex(3)
+        state: dict = {
+            "netns": {role: f"{NETNS_PREFIX}{suffix}-{role}" for role in ("sw", "dc", "fs",
+                                                                          "client")},
+            "anchors": {},
+            "passwords": {name: _strong_password() for name in ("Administrator",
+                                                                 *DOMAIN_USERS)},
+            "timings": {},
+        }
+        self._write_state(state)
+        try:
+            t0 = time.monotonic()
+            self._network(state)
+            for h in HOSTS:
+                self._prepare_host(h)
+                state["anchors"][h.role] = self._start_anchor(h, state["netns"][h.role])
+                self._write_state(state)
+            state["timings"]["network"] = round(time.monotonic() - t0, 2)
+            t1 = time.monotonic()
+            self._provision()
+            state["timings"]["provision"] = round(time.monotonic() - t1, 2)
+            t1 = time.monotonic()
+            self._join("fs")
+            self._join("client")
+            state["timings"]["join"] = round(time.monotonic() - t1, 2)
+            self._start_member()
+            state["timings"]["total"] = round(time.monotonic() - t0, 2)
+            self._write_state(state)
+        except BaseException:
+            self.stop()
+            raise
+        return self.conf_path("fs")
+
+    def _network(self, state: dict) -> None:
+        names = state["netns"]
+        for name in names.values():
+            _ip("netns", "add", name)
+        sw = names["sw"]
+        _ip("-n", sw, "link", "add", "br0", "type", "bridge")
+        _ip("-n", sw, "link", "set", "br0", "up")
+        for h in HOSTS:
+            ns = names[h.role]
+            port = f"p-{h.role}"
+            _ip("-n", sw, "link", "add", port, "type", "veth", "peer", "name", "eth0",
+                "netns", ns)
+            _ip("-n", sw, "link", "set", port, "master", "br0", "up")
+            _ip("-n", ns, "link", "set", "lo", "up")
+            _ip("-n", ns, "addr", "add", f"{h.ipv4}/24", "dev", "eth0")
+            _ip("-n", ns, "-6", "addr", "add", f"{h.ipv6}/64", "dev", "eth0", "nodad",
+                check=False)
+            _ip("-n", ns, "link", "set", "eth0", "up")
+
+    def _prepare_host(self, h: Host) -> None:
+        root = self.root(h.role)
+        for sub in _MOUNTED_DIRS:
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        (root / "srv" / SHARE).mkdir(exist_ok=True)
+        os.chmod(root / "srv" / SHARE, 0o1777)
+        (root / "ccache").mkdir(exist_ok=True)
+        os.chmod(root / "ccache", 0o700)
+        hosts = "127.0.0.1 localhost\n::1 localhost\n" + "".join(
+            f"{o.ipv4} {o.fqdn} {o.netbios.lower()}\n{o.ipv6} {o.fqdn} {o.netbios.lower()}\n"
+            for o in HOSTS)
+        (root / "etc/hosts").write_text(hosts)
+        (root / "etc/resolv.conf").write_text(f"nameserver {host('dc').ipv4}\n"
+                                              f"search {DNS_DOMAIN}\n")
+        winbind = " winbind" if h.role == "fs" else ""
+        (root / "etc/nsswitch.conf").write_text(
+            f"passwd: files{winbind}\ngroup: files{winbind}\nshadow: files\n"
+            "hosts: files dns\nnetworks: files\nprotocols: files\nservices: files\n")
+        dc = host("dc")
+        (root / "etc/krb5.conf").write_text(
+            f"[libdefaults]\n  default_realm = {REALM}\n  dns_lookup_realm = false\n"
+            "  dns_lookup_kdc = false\n  rdns = false\n\n"
+            f"[realms]\n  {REALM} = {{\n    kdc = {dc.ipv4}\n    admin_server = {dc.ipv4}\n"
+            f"  }}\n\n[domain_realm]\n  .{DNS_DOMAIN} = {REALM}\n  {DNS_DOMAIN} = {REALM}\n")
+        if h.role != "dc":
+            (root / "etc/samba/smb.conf").write_text(_member_conf(h))
+
+    def _start_anchor(self, h: Host, netns: str) -> int:
+        root = self.root(h.role)
+        ready = root / "anchor.ready"
+        lines = ["set -e", "mount --make-rslave /"]
+        for sub in _MOUNTED_DIRS:
+            lines.append(f"mkdir -p /{sub}")
+            lines.append(f"mount --bind {root / sub} /{sub}")
+        for name in _MOUNTED_FILES:
+            lines.append(f"[ -e /{name} ] || exit 3")
+            lines.append(f"mount --bind {root / name} /{name}")
+        lines.append(f"hostname {h.netbios.lower()} 2>/dev/null || true")
+        lines.append(f": > {ready}")
+        lines.append("exec sleep infinity")
+        log = open(root / "anchor.log", "wb")  # noqa: SIM115
+        proc = subprocess.Popen(
+            [_which("ip") or "ip", "netns", "exec", netns,
+             _which("unshare") or "unshare", "--mount", "--uts", "--propagation", "slave",
+             "sh", "-c", "\n".join(lines)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + 10
+        while not ready.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise LabError(f"{h.role}: its namespaces could not be set up: "
+                               f"{(root / 'anchor.log').read_text()[-500:]}")
+            time.sleep(0.02)
+        # The anchor is the sleep that the shell became (same pid).
+        return proc.pid
+
+    def _samba_tool_password(self, role: str, user: str) -> None:
+        password = self.password(user)
+        self.run(role, ["samba-tool", "user", "setpassword", user],
+                 input=f"{password}\n{password}\n")
+
+    def _provision(self) -> None:
+        dc = host("dc")
+        self.run("dc", [
+            "samba-tool", "domain", "provision", f"--realm={REALM}", f"--domain={DOMAIN}",
+            "--server-role=dc", "--dns-backend=SAMBA_INTERNAL", "--use-rfc2307",
+            f"--host-name={dc.netbios.lower()}", f"--host-ip={dc.ipv4}",
+            "--option=interfaces = lo eth0", "--option=bind interfaces only = yes",
+            "--option=dns forwarder = 127.0.0.1",
+            "--option=server min protocol = NT1", "--option=ntlm auth = yes",
+            "--option=log level = 1",
+        ], timeout=120)
+        self._samba_tool_password("dc", "Administrator")
+        for user in DOMAIN_USERS:
+            self.run("dc", ["samba-tool", "user", "add", user, "--random-password"])
+            self._samba_tool_password("dc", user)
+        self.run("dc", ["samba", "-D"])
+        _wait_port(self, "dc", dc.ipv4, 88)
+        _wait_port(self, "dc", dc.ipv4, 445)
+        _wait_port(self, "dc", dc.ipv4, 389)
+
+    def _join(self, role: str) -> None:
+        self.run(role, ["net", "ads", "join", "--no-dns-updates", "-U", "Administrator",
+                        "-S", host("dc").fqdn],
+                 env={"PASSWD": self.password("Administrator")})
+
+    def _start_member(self) -> None:
+        fs = host("fs")
+        self.run("fs", ["winbindd", "-D"])
+        deadline = time.monotonic() + 20
+        while True:
+            ping = self.run("fs", ["wbinfo", "-P"], check=False)
+            if ping.returncode == 0:
+                break
+            if time.monotonic() > deadline:
+                raise LabError(f"fs: winbindd does not reach the DC: {ping.stdout}"
+                               f"{ping.stderr}")
+            time.sleep(0.2)
+        self.run("fs", ["smbd", "-D"])
+        _wait_port(self, "fs", fs.ipv4, 445)
+        deadline = time.monotonic() + 10
+        while self.smbd_pid("fs") is None:
+            if time.monotonic() > deadline:
+                raise LabError("fs: smbd wrote no pid file")
+            time.sleep(0.05)
+
+    # -- clients --------------------------------------------------------------------
+
+    def auth_file(self, user: str, role: str = "client") -> Path:
+        """An smbclient authentication file for domain user ``user`` (mode 0600), in
+        host ``role``'s private directory."""
+        path = self.root(role) / "ccache" / f"{user.lower()}.auth"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"username = {user}\npassword = {self.password(user)}\n"
+                     f"domain = {DOMAIN}\n")
+        return path
+
+    def kinit(self, user: str, ccache: str | None = None, role: str = "client") -> str:
+        """Get a TGT for ``user`` on host ``role`` (password through stdin); return the
+        cache as ``FILE:path`` (default: a file in the host's private directory)."""
+        cc = ccache or f"FILE:{self.root(role) / 'ccache' / (user.lower() + '.cc')}"
+        self.run(role, ["kinit", "-c", cc, f"{user}@{REALM}"],
+                 input=self.password(user) + "\n")
+        return cc
+
+    # -- tear-down ------------------------------------------------------------------
+
+    def stop(self) -> bool:
+        """End every process of the lab (they all run in its network namespaces) and
+        delete its namespaces; return True if anything was running."""
+        state = self._state()
+        names = state.get("netns", {})
+        anything = False
+        for role, name in names.items():
+            for pid in _netns_pids(name):
+                anything = True
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        for name in names.values():
+            while _netns_pids(name) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            for pid in _netns_pids(name):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        for pid in state.get("anchors", {}).values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+        for name in names.values():
+            if subprocess.run(["ip", "netns", "delete", name], capture_output=True,
+                              check=False).returncode == 0:
+                anything = True
+        if state:
+            state["anchors"] = {}
+            with contextlib.suppress(OSError):
+                self._write_state(state)
+        return anything
+
+
+def _member_conf(h: Host) -> str:
+    idmap = ("  idmap config * : backend = tdb\n  idmap config * : range = 3000-7999\n"
+             f"  idmap config {DOMAIN} : backend = rid\n"
+             f"  idmap config {DOMAIN} : range = 10000-999999\n")
+    text = f"""# smbsession domain lab: {h.fqdn}, written by 'smbsession lab start --domain'.
+[global]
+  netbios name = {h.netbios}
+  workgroup = {DOMAIN}
+  realm = {REALM}
+  security = ads
+  interfaces = lo eth0
+  bind interfaces only = yes
+  disable netbios = yes
+  kerberos method = secrets and keytab
+{idmap}  winbind use default domain = no
+  template shell = /bin/false
+  template homedir = /tmp
+  server min protocol = NT1
+  client min protocol = NT1
+  ntlm auth = yes
+  map to guest = never
+  restrict anonymous = 0
+  load printers = no
+  printing = bsd
+  printcap name = /dev/null
+  disable spoolss = yes
+  log level = 1
+"""
+    if h.role == "fs":
+        text += f"""
+[{SHARE}]
+  path = /srv/{SHARE}
+  read only = no
+"""
+    return text
+
+
+def _ip(*args: str, check: bool = True) -> None:
+    done = subprocess.run([_which("ip") or "ip", *args], capture_output=True, text=True,
+                          check=False)
+    if check and done.returncode:
+        raise LabError(f"'ip {' '.join(args)}' failed: {done.stderr.strip()}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _netns_pids(name: str) -> list[int]:
+    done = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True,
+                          check=False)
+    return [int(p) for p in done.stdout.split() if p.isdigit()]
+
+
+def _wait_port(lab: DomainLab, role: str, address: str, port: int,
+               timeout: float = 30.0) -> None:
+    """Wait until ``address:port`` accepts connections inside host ``role``'s namespace."""
+    from ..netns import NetNamespace
+
+    ns = NetNamespace(lab.anchor(role))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ns.call(_accepts, address, port):
+            return
+        time.sleep(0.1)
+    raise LabError(f"{role}: nothing accepts connections on {address}:{port} after "
+                   f"{timeout:g} s")
+
+
+def _accepts(address: str, port: int) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+_ = re  # reserved for parsing tool output
