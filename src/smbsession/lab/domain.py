@@ -36,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -205,7 +204,7 @@ class DomainLab:
         done = subprocess.run(
             self.command(role, argv), input=input, capture_output=True, text=True,
             timeout=timeout, check=False, start_new_session=True,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, **self._env(role), **(env or {})},
         )
         if check and done.returncode:
             out = (done.stderr.strip() or done.stdout.strip())[-1500:]
@@ -217,7 +216,10 @@ class DomainLab:
         """Start ``argv`` on host ``role`` in the background (stdin a pipe)."""
         return subprocess.Popen(  # type: ignore[call-overload]
             self.command(role, argv), stdin=subprocess.PIPE, text=True, bufsize=1,
-            env={**os.environ, **(env or {})}, **kwargs)
+            env={**os.environ, **self._env(role), **(env or {})}, **kwargs)
+
+    def _env(self, role: str) -> dict[str, str]:
+        return {"KRB5_CONFIG": str(self.root(role) / "etc/krb5.conf")}
 
     # -- set-up ---------------------------------------------------------------------
 
@@ -307,12 +309,12 @@ class DomainLab:
             f"{o.ipv4} {o.fqdn} {o.netbios.lower()}\n{o.ipv6} {o.fqdn} {o.netbios.lower()}\n"
             for o in HOSTS)
         (root / "etc/hosts").write_text(hosts)
-        (root / "etc/resolv.conf").write_text(f"nameserver {host('dc').ipv4}\n"
-                                              f"search {DNS_DOMAIN}\n")
+        # Nothing answers DNS in the lab: a query is refused at once.
+        (root / "etc/resolv.conf").write_text(f"nameserver 127.0.0.1\nsearch {DNS_DOMAIN}\n")
         winbind = " winbind" if h.role == "fs" else ""
         (root / "etc/nsswitch.conf").write_text(
             f"passwd: files{winbind}\ngroup: files{winbind}\nshadow: files\n"
-            "hosts: files dns\nnetworks: files\nprotocols: files\nservices: files\n")
+            "hosts: files\nnetworks: files\nprotocols: files\nservices: files\n")
         dc = host("dc")
         (root / "etc/krb5.conf").write_text(
             f"[libdefaults]\n  default_realm = {REALM}\n  dns_lookup_realm = false\n"
@@ -320,6 +322,7 @@ class DomainLab:
             f"[realms]\n  {REALM} = {{\n    kdc = {dc.ipv4}\n    admin_server = {dc.ipv4}\n"
             f"  }}\n\n[domain_realm]\n  .{DNS_DOMAIN} = {REALM}\n  {DNS_DOMAIN} = {REALM}\n")
         if h.role != "dc":
+            (root / "var/lib/samba/private").mkdir(mode=0o700, exist_ok=True)
             (root / "etc/samba/smb.conf").write_text(_member_conf(h))
 
     def _start_anchor(self, h: Host, netns: str) -> int:
@@ -330,8 +333,9 @@ class DomainLab:
             lines.append(f"mkdir -p /{sub}")
             lines.append(f"mount --bind {root / sub} /{sub}")
         for name in _MOUNTED_FILES:
-            lines.append(f"[ -e /{name} ] || exit 3")
-            lines.append(f"mount --bind {root / name} /{name}")
+            # A file the host lacks (often /etc/krb5.conf) cannot be mounted over without
+            # creating it on the host: KRB5_CONFIG (set for every command) names ours.
+            lines.append(f"if [ -e /{name} ]; then mount --bind {root / name} /{name}; fi")
         lines.append(f"hostname {h.netbios.lower()} 2>/dev/null || true")
         lines.append(f": > {ready}")
         lines.append("exec sleep infinity")
@@ -360,10 +364,11 @@ class DomainLab:
         dc = host("dc")
         self.run("dc", [
             "samba-tool", "domain", "provision", f"--realm={REALM}", f"--domain={DOMAIN}",
-            "--server-role=dc", "--dns-backend=SAMBA_INTERNAL", "--use-rfc2307",
+            "--server-role=dc", "--dns-backend=NONE", "--use-rfc2307",
             f"--host-name={dc.netbios.lower()}", f"--host-ip={dc.ipv4}",
             "--option=interfaces = lo eth0", "--option=bind interfaces only = yes",
-            "--option=dns forwarder = 127.0.0.1",
+            # No DNS: names come from each host's /etc/hosts.
+            "--option=server services = -dns",
             "--option=server min protocol = NT1", "--option=ntlm auth = yes",
             "--option=log level = 1",
         ], timeout=120)
@@ -421,6 +426,13 @@ class DomainLab:
                  input=self.password(user) + "\n")
         return cc
 
+    def start_clients(self) -> DomainClients:
+        """Start the sample clients (see :class:`DomainClients`) and return them once
+        every one is connected."""
+        clients = DomainClients(self)
+        clients.start()
+        return clients
+
     # -- tear-down ------------------------------------------------------------------
 
     def stop(self) -> bool:
@@ -468,7 +480,7 @@ def _member_conf(h: Host) -> str:
   interfaces = lo eth0
   bind interfaces only = yes
   disable netbios = yes
-  kerberos method = secrets and keytab
+  kerberos method = secrets only
 {idmap}  winbind use default domain = no
   template shell = /bin/false
   template homedir = /tmp
@@ -536,4 +548,204 @@ def _accepts(address: str, port: int) -> bool:
         return False
 
 
-_ = re  # reserved for parsing tool output
+
+@dataclass(frozen=True)
+class ClientSpec:
+    """One sample client: what it is, as the client knows it (the tests' ground truth).
+
+    ``auth`` is ``ntlm`` (an authentication file), ``krb5`` (a TGT from ``kinit``),
+    ``machine`` (``smbclient -P``: the client host's computer account) or ``anonymous``.
+    ``user`` is the account as the directory spells it (None when anonymous); ``server``
+    the role of the host it connects to; ``address`` where it connects; ``protocol``
+    smbclient's ``-m``; ``dialect`` the dialect that negotiates; ``files`` what it opens.
+    """
+
+    name: str
+    auth: str
+    user: str | None
+    server: str
+    share: str
+    address: str
+    protocol: str
+    dialect: str
+    files: tuple[str, ...] = ()
+    encrypt: bool = False
+
+
+#: The sample clients, all running on the joined client host.
+CLIENT_SPECS: tuple[ClientSpec, ...] = (
+    ClientSpec("bob-ntlm", "ntlm", "Bob", "fs", SHARE, "198.18.0.2", "SMB3_11", "3.1.1",
+               ("bob-report.txt",)),
+    ClientSpec("alice-krb5", "krb5", "Alice", "fs", SHARE, "198.18.0.2", "SMB3_11", "3.1.1",
+               ("alice-1.txt", "alice-2.txt")),
+    ClientSpec("hv2-machine-1", "machine", "CONTOSO-HV2$", "fs", SHARE, "198.18.0.2",
+               "SMB3_11", "3.1.1", ("vm1.vhdx",)),
+    ClientSpec("hv2-machine-2", "machine", "CONTOSO-HV2$", "fs", SHARE, "198.18.0.2",
+               "SMB3_02", "3.02", ("vm2.vhdx", "vm2.avhdx", "vm2.vmcx")),
+    ClientSpec("admin-encrypted", "ntlm", "Administrator", "fs", SHARE, "198.18.0.2",
+               "SMB3_11", "3.1.1", (), encrypt=True),
+    ClientSpec("carol-smb1", "ntlm", "Carol", "fs", SHARE, "198.18.0.2", "NT1", "1.50",
+               ("carol-notes.txt",)),
+    ClientSpec("anonymous", "anonymous", None, "fs", "IPC$", "198.18.0.2", "SMB3_11",
+               "3.1.1"),
+    ClientSpec("bob-ipv6", "ntlm", "Bob", "fs", SHARE, "2001:2::2", "SMB2_10", "2.10"),
+    ClientSpec("bob-dc-netlogon", "ntlm", "Bob", "dc", "netlogon", "198.18.0.1", "SMB3_11",
+               "3.1.1"),
+    ClientSpec("hv2-dc-sysvol", "machine", "CONTOSO-HV2$", "dc", "sysvol", "198.18.0.1",
+               "SMB3_11", "3.1.1"),
+)
+
+
+class RunningClient:
+    """A sample client that runs: its spec, its smbclient process and TCP endpoint."""
+
+    def __init__(self, spec: ClientSpec, proc: subprocess.Popen, output: Path) -> None:
+        self.spec = spec
+        self.proc = proc
+        self.output = output
+        #: (client address, client port) of its TCP connection, from the client's side.
+        self.local: tuple[str, int] | None = None
+
+    def __repr__(self) -> str:
+        return f"RunningClient({self.spec.name}, pid={self.proc.pid}, local={self.local})"
+
+
+class DomainClients:
+    """The sample clients of a :class:`DomainLab`, each an ``smbclient`` on the client
+    host holding its session (and its files open) until :meth:`stop`."""
+
+    def __init__(self, lab: DomainLab, specs: tuple[ClientSpec, ...] = CLIENT_SPECS) -> None:
+        self.lab = lab
+        self.specs = specs
+        self.running: list[RunningClient] = []
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.running)
+
+    def get(self, name: str) -> RunningClient:
+        """The running client called ``name``."""
+        for c in self.running:
+            if c.spec.name == name:
+                return c
+        raise LabError(f"no sample client '{name}'")
+
+    def _argv(self, spec: ClientSpec) -> tuple[list[str], dict[str, str]]:
+        target = host(spec.server)
+        argv = ["smbclient", f"//{target.fqdn}/{spec.share}", "-I", spec.address,
+                "-m", spec.protocol]
+        env: dict[str, str] = {}
+        if spec.auth == "ntlm":
+            assert spec.user is not None
+            argv += ["-A", str(self.lab.auth_file(spec.user)), "--use-kerberos=off"]
+        elif spec.auth == "krb5":
+            assert spec.user is not None
+            env["KRB5CCNAME"] = self.lab.kinit(spec.user)
+            argv += ["--use-kerberos=required", "-N"]
+        elif spec.auth == "machine":
+            argv += ["-P", "--use-kerberos=off"]
+        else:
+            argv += ["-N"]
+        if spec.encrypt:
+            argv += ["--client-protection=encrypt"]
+        return argv, env
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start every client and wait until each has its session and files open."""
+        for spec in self.specs:
+            share = self.lab.root(spec.server) / "srv" / SHARE
+            for name in spec.files:
+                path = share / name
+                path.touch(exist_ok=True)
+                path.chmod(0o666)
+        logs = self.lab.root("client") / "clients"
+        logs.mkdir(exist_ok=True)
+        try:
+            for spec in self.specs:
+                argv, env = self._argv(spec)
+                out = open(logs / f"{spec.name}.out", "w+b")  # noqa: SIM115
+                proc = self.lab.popen("client", argv, env=env, stdout=out,
+                                      stderr=subprocess.STDOUT, start_new_session=True)
+                out.close()
+                assert proc.stdin is not None
+                for name in spec.files:
+                    proc.stdin.write(f"open {name}\n")
+                proc.stdin.flush()
+                self.running.append(RunningClient(spec, proc, logs / f"{spec.name}.out"))
+            deadline = time.monotonic() + timeout
+            for client in self.running:
+                _wait_ready(client, deadline)
+                client.local = _tcp_endpoint(client.proc.pid)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Log every client off and end it."""
+        for client in self.running:
+            proc = client.proc
+            if proc.poll() is None:
+                try:
+                    assert proc.stdin is not None
+                    proc.stdin.write("quit\n")
+                    proc.stdin.close()
+                    proc.wait(5)
+                except (OSError, subprocess.TimeoutExpired):
+                    proc.kill()
+                    proc.wait(5)
+        self.running = []
+
+
+def _wait_ready(client: RunningClient, deadline: float) -> None:
+    """Wait until ``client`` has run its commands (its files are open).
+
+    smbclient reads its standard input through stdio but polls the descriptor: of the
+    lines that arrive together it runs one per wake-up and leaves the rest in its buffer.
+    So a marker line is sent again and again until it comes back: every command before
+    it has run by then."""
+    proc = client.proc
+    assert proc.stdin is not None
+    while True:
+        text = client.output.read_text(errors="replace")
+        if "smbsession-ready" in text:
+            return
+        if proc.poll() is not None:
+            raise LabError(f"sample client {client.spec.name} ended: {text[-500:]}")
+        if time.monotonic() > deadline:
+            raise LabError(f"sample client {client.spec.name} did not connect: "
+                           f"{text[-500:]}")
+        with contextlib.suppress(OSError):
+            proc.stdin.write("!echo smbsession-ready\n")
+            proc.stdin.flush()
+        time.sleep(0.1)
+
+
+def _tcp_endpoint(pid: int) -> tuple[str, int] | None:
+    """The local (address, port) of process ``pid``'s established TCP connection, read
+    from its own network namespace's /proc/<pid>/net/tcp{,6}."""
+    import ipaddress
+
+    inodes = set()
+    fd_dir = Path(f"/proc/{pid}/fd")
+    for fd in fd_dir.iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    for table, width in (("tcp", 4), ("tcp6", 16)):
+        try:
+            rows = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if cols[3] != "01" or cols[9] not in inodes:  # ESTABLISHED, ours
+                continue
+            addr_hex, port_hex = cols[1].split(":")
+            raw = bytes.fromhex(addr_hex)
+            # /proc prints each 32-bit word in host (little-endian) order.
+            packed = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+            ip = ipaddress.ip_address(packed[:width])
+            if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+                ip = ip.ipv4_mapped
+            return (str(ip), int(port_hex, 16))
+    return None

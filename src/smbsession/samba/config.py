@@ -29,6 +29,9 @@ class SambaConfig:
     ``path`` is the smb.conf that was read; ``lock_dir`` holds the session databases
     (``smbXsrv_*.tdb``), ``msg.lock`` and ``msg.sock``; ``pid_dir`` holds ``smbd.pid``.
     ``netbios_name`` is the name Windows-style user names use for local accounts.
+    ``root`` is ``/proc/<pid>/root`` when the smb.conf was named through the root of a
+    process in other namespaces (an smbd in a container): ``lock_dir`` and ``pid_dir``
+    then lie under it too; otherwise None.
     """
 
     __slots__ = (
@@ -38,6 +41,7 @@ class SambaConfig:
         "netbios_name",
         "path",
         "pid_dir",
+        "root",
         "smb_ports",
         "winbind_separator",
         "workgroup",
@@ -54,6 +58,7 @@ class SambaConfig:
         smb_ports: tuple[int, ...],
         winbind_separator: str,
         guest_account: str = "nobody",
+        root: str | None = None,
     ) -> None:
         self.path = path
         self.lock_dir = lock_dir
@@ -64,6 +69,7 @@ class SambaConfig:
         self.smb_ports = smb_ports
         self.winbind_separator = winbind_separator
         self.guest_account = guest_account
+        self.root = root
 
     def __repr__(self) -> str:
         return f"SambaConfig(path={self.path!r}, lock_dir={self.lock_dir!r})"
@@ -119,11 +125,22 @@ def _norm(name: str) -> str:
     return _SYNONYMS.get(key, key)
 
 
-def parse_globals(path: str | os.PathLike[str], _depth: int = 0) -> dict[str, str]:
+_PROC_ROOT = re.compile(r"^(/proc/\d+/root)(/.*)$")
+
+
+def proc_root(path: str) -> str | None:
+    """Return ``/proc/<pid>/root`` when ``path`` lies under it, else None."""
+    m = _PROC_ROOT.match(path)
+    return m.group(1) if m else None
+
+
+def parse_globals(path: str | os.PathLike[str], _depth: int = 0,
+                  root: str | None = None) -> dict[str, str]:
     """Return the ``[global]`` settings of an smb.conf as ``{normalised name: value}``.
 
     Names are lower-cased with white space removed (``lock directory`` -> ``lockdirectory``).
     Files named by ``include =`` inside ``[global]`` are read in place, as Samba does.
+    With ``root`` (``/proc/<pid>/root``), included paths are that process's paths.
     Raises :class:`ConfigNotFound` when the file cannot be read.
     """
     try:
@@ -158,8 +175,10 @@ def parse_globals(path: str | os.PathLike[str], _depth: int = 0) -> dict[str, st
         key, value = _norm(name), value.strip()
         if key == "include" and _depth < _MAX_INCLUDE_DEPTH:
             target = value.replace("%m", "").strip()
+            if target and root and target.startswith("/"):
+                target = root + target
             if target and os.path.exists(target):
-                values.update(parse_globals(target, _depth + 1))
+                values.update(parse_globals(target, _depth + 1, root))
             continue
         values[key] = value
     return values
@@ -168,6 +187,10 @@ def parse_globals(path: str | os.PathLike[str], _depth: int = 0) -> dict[str, st
 def load_config(path: str | os.PathLike[str] | None = None) -> SambaConfig:
     """Read the smb.conf at ``path`` (default: :func:`default_config_path`).
 
+    A path through the root of another process (``/proc/<pid>/root/etc/samba/smb.conf``:
+    an smbd in a container, or in a mount namespace of its own) is read as that process
+    sees it: its lock and pid directories are taken under the same root (Samba's
+    compiled-in defaults are this host's, ``smbd -b``).
     Raises :class:`ConfigNotFound` when the file does not exist.
     """
     conf_path = os.fspath(path) if path is not None else default_config_path()
@@ -183,11 +206,14 @@ def load_config(path: str | os.PathLike[str] | None = None) -> SambaConfig:
             f"permission denied reading {conf_path}: Samba's configuration and state are "
             "readable by root only. Run the command with sudo."
         ) from None
-    g = parse_globals(conf_path)
+    root = proc_root(os.path.abspath(conf_path))
+    g = parse_globals(conf_path, root=root)
     needs_defaults = "lockdirectory" not in g or "piddirectory" not in g
     defaults = compiled_defaults() if needs_defaults else {}
     lock_dir = g.get("lockdirectory") or defaults.get("LOCKDIR", "/run/samba")
     pid_dir = g.get("piddirectory") or defaults.get("PIDDIR", lock_dir)
+    if root:
+        lock_dir, pid_dir = root + lock_dir, root + pid_dir
     netbios = g.get("netbiosname") or os.uname().nodename.split(".")[0]
     ports = tuple(int(p) for p in re.split(r"[\s,]+", g.get("smbports", "445 139")) if p.isdigit())
     return SambaConfig(
@@ -200,4 +226,5 @@ def load_config(path: str | os.PathLike[str] | None = None) -> SambaConfig:
         smb_ports=ports or (445, 139),
         winbind_separator=(g.get("winbindseparator") or "\\")[:1],
         guest_account=g.get("guestaccount") or "nobody",
+        root=root,
     )

@@ -140,6 +140,10 @@ def samba_command(config: SambaConfig, program: str) -> list[str]:
     the host's tool, or, when that smbd runs in another root, the tool inside that root
     with the smb.conf the smbd itself was started with."""
     pid = smbd_pid(config)
+    if pid and config.root:
+        # An smbd in other namespaces: run the tool in its mount namespace, on its paths.
+        inside = config.path[len(config.root):]
+        return ["nsenter", "-t", str(pid), "-m", "--", program, "-s", inside]
     root = foreign_root(pid) if pid else None
     if root is None:
         return [program, "-s", config.path]

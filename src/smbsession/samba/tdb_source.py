@@ -29,7 +29,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
-from ..errors import SourceError
+from ..errors import NamespaceError, SourceError
 from ..model import DIALECT_NAMES, SmbSession, SourceResult, dialect_name
 from . import crypto
 from .config import SambaConfig
@@ -105,13 +105,15 @@ _OPEN_STATES = ("ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT1", "FIN_WAIT2", "CLOSING"
 
 
 def _without_connection(sessions: list[SessionGlobal], idle: dict[tuple[str, str], int],
-                        warnings: list[str]) -> list[SessionGlobal]:
+                        warnings: list[str], queried: str | None = None,
+                        ) -> list[SessionGlobal]:
     """Leave out the sessions whose TCP connection has ended: smbd is removing them (it
     closes the connection, then logs its sessions off). Their SecondsIdle cannot be known
     and the client can no longer use them. A connection the kernel cannot show because
     smbd runs in another network namespace is not an ended one: such a session is kept,
-    with a warning that names the namespace."""
-    ours = _net_namespace("self")
+    with a warning that names the namespace. ``queried`` is the network namespace whose
+    connections ``idle`` holds (default: ours)."""
+    ours = queried or _net_namespace("self")
     kept, unseen = [], []
     for g in sessions:
         ch = g.channels[0]
@@ -139,15 +141,26 @@ def _net_namespace(pid: str) -> str | None:
 
 
 def _idle_seconds(config: SambaConfig, pairs: set[tuple[str, str]],
-                  warnings: list[str]) -> dict[tuple[str, str], int] | None:
-    """The idle seconds of each (local, remote) connection the kernel shows; None (with a
-    warning) when the kernel could not be asked."""
+                  warnings: list[str], pid: int | None = None,
+                  ) -> dict[tuple[str, str], int] | None:
+    """The idle seconds of each (local, remote) connection the kernel shows, asked in the
+    network namespace of smbd ``pid`` (entered when it is not ours); None (with a
+    warning) when the kernel could not be asked or the namespace not entered."""
     if not pairs:
         return {}
-    from .. import sockdiag
+    from .. import netns, sockdiag
 
     try:
-        conns = sockdiag.tcp_connections(local_ports=config.smb_ports, states=_OPEN_STATES)
+        if pid is None:
+            conns = sockdiag.tcp_connections(local_ports=config.smb_ports,
+                                             states=_OPEN_STATES)
+        else:
+            conns = netns.call_in_netns(pid, sockdiag.tcp_connections,
+                                        local_ports=config.smb_ports, states=_OPEN_STATES)
+    except NamespaceError as exc:
+        warnings.append(f"SecondsIdle is unknown: smbd {pid} lives in another network "
+                        f"namespace, which cannot be entered ({exc.path}: {exc.reason})")
+        return None
     except sockdiag.SockDiagError as exc:
         warnings.append(f"SecondsIdle is unknown: cannot read the kernel's TCP information ({exc})")
         return None
@@ -222,9 +235,11 @@ def _read(server: Server, layout: Layout, now: float) -> SourceResult:
     )
     owners = Counter((g.channels[0].server_id.pid, g.user_sid_raw) for g in sessions)
     pairs = {(g.channels[0].local_address, g.channels[0].remote_address) for g in sessions}
-    known = _idle_seconds(config, pairs, warnings)
+    known = _idle_seconds(config, pairs, warnings, server.pid)
     if known is not None:
-        sessions = _without_connection(sessions, known, warnings)
+        # The connections were read in smbd's own namespace: one missing there has ended.
+        sessions = _without_connection(sessions, known, warnings,
+                                       _net_namespace(str(server.pid)))
     idle = known or {}
 
     clustered = config.clustering
