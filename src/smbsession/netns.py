@@ -113,11 +113,11 @@ class NetNamespace:
         finally:
             os.close(fd)
         if "enter" in outcome:
-            exc = outcome["enter"]
-            reason = exc.strerror or str(exc)
-            if exc.errno == errno.EPERM:
+            failed: OSError = outcome["enter"]
+            reason = failed.strerror or str(failed)
+            if failed.errno == errno.EPERM:
                 reason += " (entering a namespace needs root: CAP_SYS_ADMIN)"
-            raise NamespaceError(self.pid, self.path, reason, exc.errno)
+            raise NamespaceError(self.pid, self.path, reason, failed.errno)
         if "error" in outcome:
             raise outcome["error"]
         return outcome["value"]  # type: ignore[no-any-return]

@@ -441,7 +441,7 @@ class DomainLab:
         state = self._state()
         names = state.get("netns", {})
         anything = False
-        for role, name in names.items():
+        for name in names.values():
             for pid in _netns_pids(name):
                 anything = True
                 with contextlib.suppress(ProcessLookupError):
@@ -674,7 +674,7 @@ class DomainClients:
             deadline = time.monotonic() + timeout
             for client in self.running:
                 _wait_ready(client, deadline)
-                client.local = _tcp_endpoint(client.proc.pid)
+                client.local = tcp_endpoint(client.proc.pid)
         except BaseException:
             self.stop()
             raise
@@ -719,9 +719,10 @@ def _wait_ready(client: RunningClient, deadline: float) -> None:
         time.sleep(0.1)
 
 
-def _tcp_endpoint(pid: int) -> tuple[str, int] | None:
-    """The local (address, port) of process ``pid``'s established TCP connection, read
-    from its own network namespace's /proc/<pid>/net/tcp{,6}."""
+def tcp_endpoint(pid: int, remote: bool = False) -> tuple[str, int] | None:
+    """The local (or, with ``remote``, the peer's) (address, port) of process ``pid``'s
+    first established TCP connection, read from its own network namespace's
+    ``/proc/<pid>/net/tcp{,6}``; None when it has none."""
     import ipaddress
 
     inodes = set()
@@ -740,7 +741,7 @@ def _tcp_endpoint(pid: int) -> tuple[str, int] | None:
             cols = row.split()
             if cols[3] != "01" or cols[9] not in inodes:  # ESTABLISHED, ours
                 continue
-            addr_hex, port_hex = cols[1].split(":")
+            addr_hex, port_hex = cols[2 if remote else 1].split(":")
             raw = bytes.fromhex(addr_hex)
             # /proc prints each 32-bit word in host (little-endian) order.
             packed = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))

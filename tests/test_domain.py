@@ -1,0 +1,277 @@
+"""The seed's world: an Active Directory domain built in network namespaces.
+
+One domain (a Samba AD DC, a member file server, a joined client host) is built once for
+this module, with sample clients of every kind (domain users over NTLM and Kerberos, the
+client's computer account, an encrypting Administrator, SMB1, anonymous, IPv6), and torn
+down at the end. The member's smbd runs in network and mount namespaces of its own, so
+every listing here is made from the host's namespaces, as for an smbd in a container.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import smbsession
+from conftest import SRC, run_cli, wait_for
+from smbsession import SessionQuery, close_smb_session
+from smbsession.errors import NamespaceError
+from smbsession.lab.domain import (
+    CLIENT_SPECS,
+    DOMAIN,
+    ClientSpec,
+    DomainClients,
+    DomainLab,
+    RunningClient,
+    missing_programs,
+    tcp_endpoint,
+)
+from smbsession.netns import NetNamespace, call_in_netns, same_netns
+
+HOST_FILES = ("/etc/nsswitch.conf", "/etc/krb5.conf", "/etc/hosts", "/etc/krb5.keytab",
+              "/etc/resolv.conf")
+
+
+def _fingerprint() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for path in HOST_FILES:
+        try:
+            out[path] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        except FileNotFoundError:
+            out[path] = None
+    addrs = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True, check=False)
+    out["ip addr"] = hashlib.sha256(addrs.stdout.encode()).hexdigest()
+    return out
+
+
+class World:
+    """The running domain, its clients and what was measured while building it."""
+
+    def __init__(self, lab: DomainLab, clients: DomainClients, started: float,
+                 before: dict[str, str | None]) -> None:
+        self.lab = lab
+        self.clients = clients
+        self.started = started
+        self.before = before
+
+    @property
+    def fs_conf(self) -> str:
+        return self.lab.conf_path("fs")
+
+    @property
+    def dc_conf(self) -> str:
+        return self.lab.conf_path("dc")
+
+    def on(self, role: str) -> list[RunningClient]:
+        return [c for c in self.clients if c.spec.server == role]
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[World]:
+    if os.geteuid() != 0:
+        pytest.fail("the domain lab needs root (make test runs as root)")
+    missing = missing_programs()
+    if missing:
+        pytest.fail(f"the domain lab needs {missing}: run 'make domain-deps'")
+    before = _fingerprint()
+    base = Path(tempfile.mkdtemp(prefix="smbsession-domain-"))
+    lab = DomainLab(base)
+    try:
+        lab.start()
+        started = time.time()
+        clients = lab.start_clients()
+        yield World(lab, clients, started, before)
+        clients.stop()
+    finally:
+        lab.stop()
+        subprocess.run(["rm", "-rf", "--one-file-system", str(base)], check=False)
+
+
+def _session_of(sessions: list[smbsession.SmbSession], client: RunningClient,
+                ) -> smbsession.SmbSession:
+    """The session of ``client``: the one whose smbd's TCP peer is the client's socket."""
+    assert client.local is not None, f"{client.spec.name} has no TCP connection"
+    found = [s for s in sessions
+             if s.smbd_pid and tcp_endpoint(s.smbd_pid, remote=True) == client.local]
+    assert len(found) == 1, (client, [(s.session_id, s.smbd_pid) for s in sessions])
+    return found[0]
+
+
+def _ss_idle(lab: DomainLab, role: str, client: RunningClient) -> float:
+    """The kernel's lastrcv (seconds) of ``client``'s connection, from ``ss -ti`` run in
+    the server's own network namespace."""
+    assert client.local is not None
+    addr, port = client.local
+    peer = f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
+    out = lab.run(role, ["ss", "-tinH", "dst", peer]).stdout
+    m = re.search(r"lastrcv:(\d+)", out)
+    assert m, out
+    return int(m.group(1)) / 1000
+
+
+def _expected_user(spec: ClientSpec) -> str:
+    return f"{DOMAIN}\\{spec.user}" if spec.user else "NT AUTHORITY\\ANONYMOUS LOGON"
+
+
+def test_every_property_against_the_clients(world: World) -> None:
+    result = smbsession.read_sessions(world.fs_conf)
+    assert result.warnings == []
+    assert result.source.startswith("tdb")
+    for client in world.on("fs"):
+        spec = client.spec
+        s = _session_of(result.sessions, client)
+        addr = client.local[0] if client.local else ""
+        assert s.client_computer_name == (f"[{addr}]" if ":" in addr else addr), spec
+        assert s.client_user_name == _expected_user(spec), spec
+        assert s.dialect == spec.dialect, spec
+        assert s.num_opens == len(spec.files), spec
+        server = f"[{spec.address}]" if ":" in spec.address else spec.address
+        assert s.transport_name == f"tcp:{server}:445", spec
+        assert s.shares == (spec.share,), spec
+        assert (s.encryption_cipher is not None) == spec.encrypt, spec
+        assert s.hidden == (spec.auth == "anonymous"), spec
+        assert s.scope_name == "*" and s.cluster_node_name == ""
+        assert s.seconds_exists is not None
+        assert 0 <= s.seconds_exists <= time.time() - world.started + 2, spec
+        assert s.seconds_idle is not None, spec
+        assert abs(s.seconds_idle - _ss_idle(world.lab, "fs", client)) <= 2, spec
+
+
+def test_user_names_as_windows_shows_them(world: World) -> None:
+    names = {s.client_user_name for s in smbsession.get_smb_session(smb_conf=world.fs_conf)}
+    assert names == {"CONTOSO\\Alice", "CONTOSO\\Bob", "CONTOSO\\Carol",
+                     "CONTOSO\\Administrator", "CONTOSO\\CONTOSO-HV2$"}
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("CONTOSO\\Bob", 2), ("contoso\\bob", 2), ("Contoso\\BOB", 2),
+    ("CONTOSO\\CONTOSO-HV2$", 2), ("contoso\\contoso-hv2$", 2), ("Contoso-HV2$", 2),
+    ("bob", 2), ("Administrator", 1), ("CONTOSO\\alice", 1), ("OTHER\\Bob", 0),
+])
+def test_client_user_name_filter(world: World, name: str, expected: int) -> None:
+    found = smbsession.get_smb_session(client_user_name=name, smb_conf=world.fs_conf)
+    assert len(found) == expected, [s.client_user_name for s in found]
+
+
+def test_seed_examples_from_the_cli(world: World) -> None:
+    listing = run_cli("get", "-SmbConf", world.fs_conf)
+    assert listing.returncode == 0, listing.stderr
+    assert listing.stderr == ""
+    assert "CONTOSO\\CONTOSO-HV2$" in listing.stdout
+    assert "ANONYMOUS" not in listing.stdout
+    one = run_cli("get", "-SmbConf", world.fs_conf, "-ClientUserName", "Contoso\\Contoso-HV2$",
+                  "-Format", "Json")
+    assert one.returncode == 0, one.stderr
+    rows = one.json()
+    assert len(rows) == 2 and {r["ClientUserName"] for r in rows} == {"CONTOSO\\CONTOSO-HV2$"}
+    assert sorted(r["NumOpens"] for r in rows) == [1, 3]
+    assert all(r["SecondsIdle"] is not None for r in rows)
+
+
+def test_the_dcs_own_file_server(world: World) -> None:
+    result = smbsession.read_sessions(world.dc_conf)
+    assert result.warnings == []
+    for client in world.on("dc"):
+        s = _session_of(result.sessions, client)
+        assert s.client_user_name == _expected_user(client.spec)
+        assert s.shares == (client.spec.share,)
+        assert s.dialect == client.spec.dialect
+        assert s.seconds_idle is not None
+
+
+def test_smbstatus_in_the_servers_namespaces(world: World) -> None:
+    tdb = smbsession.read_sessions(world.fs_conf)
+    status = smbsession.read_sessions(world.fs_conf, source="smbstatus")
+    assert {s.session_id for s in status.sessions} == {s.session_id for s in tdb.sessions}
+    by_id = {s.session_id: s for s in tdb.sessions}
+    for s in status.sessions:
+        assert s.client_user_name.lower() == by_id[s.session_id].client_user_name.lower()
+        assert s.dialect == by_id[s.session_id].dialect
+
+
+def test_close_a_machine_account_session(world: World) -> None:
+    spec = ClientSpec("hv2-machine-close", "machine", "CONTOSO-HV2$", "fs", "share",
+                      "198.18.0.2", "SMB3_11", "3.1.1", ("close-me.txt",))
+    extra = DomainClients(world.lab, (spec,))
+    extra.start()
+    try:
+        client = extra.running[0]
+        before = smbsession.read_sessions(world.fs_conf).sessions
+        mine = _session_of(before, client)
+        others = {s.session_id for s in before} - {mine.session_id}
+        results = close_smb_session(SessionQuery(session_id=(mine.session_id,)),
+                                    smb_conf=world.fs_conf, force=True)
+        assert [(r.session.session_id, r.closed) for r in results] == [(mine.session_id, True)]
+
+        def gone() -> bool:
+            ids = {s.session_id for s in smbsession.read_sessions(world.fs_conf).sessions}
+            return mine.session_id not in ids and others <= ids
+
+        assert wait_for(gone)
+        # The client's next command finds its session gone (smbclient runs what is left
+        # of its input, and flushes its output, when the input ends).
+        assert client.proc.stdin is not None
+        client.proc.stdin.write("ls\n")
+        client.proc.stdin.close()
+        client.proc.wait(20)
+        assert "NT_STATUS_USER_SESSION_DELETED" in client.output.read_text(errors="replace")
+    finally:
+        extra.stop()
+
+
+def test_namespace_module(world: World) -> None:
+    anchor = world.lab.anchor("fs")
+    ours = os.readlink("/proc/thread-self/ns/net")
+    assert same_netns(os.getpid())
+    assert not same_netns(anchor)
+    inside = NetNamespace(anchor).call(os.readlink, "/proc/thread-self/ns/net")
+    assert inside == os.readlink(f"/proc/{anchor}/ns/net") != ours
+    assert os.readlink("/proc/thread-self/ns/net") == ours
+    # An exception inside comes out unchanged.
+    with pytest.raises(ZeroDivisionError):
+        call_in_netns(anchor, lambda: 1 / 0)
+
+
+def test_namespace_that_cannot_be_entered_is_named(world: World) -> None:
+    anchor = world.lab.anchor("fs")
+    code = (f"from smbsession.netns import NetNamespace\n"
+            f"import os\n"
+            f"try:\n    NetNamespace({anchor}).call(os.getpid)\n"
+            f"except Exception as e:\n    print(type(e).__name__, e)\n")
+    done = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+         "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": SRC},
+        check=False)
+    assert done.stdout.startswith("NamespaceError"), done
+    assert f"/proc/{anchor}/ns/net" in done.stdout
+    # The reader turns it into a warning, never a silent null.
+    from smbsession.samba import tdb_source
+    from smbsession.samba.config import load_config
+
+    warnings: list[str] = []
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    idle = tdb_source._idle_seconds(load_config(world.fs_conf), {("a", "b")}, warnings,
+                                    dead.pid)
+    assert idle == {} and len(warnings) == 1
+    assert f"/proc/{dead.pid}/ns/net" in warnings[0] and "SecondsIdle" in warnings[0]
+    with pytest.raises(NamespaceError):
+        NetNamespace(dead.pid).call(os.getpid)
+
+
+def test_the_host_is_unchanged(world: World) -> None:
+    assert _fingerprint() == world.before
+    own = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True).stdout
+    assert "198.18." not in own and "2001:2::" not in own
+    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert world.lab.netns("fs") in names
+    assert all(spec.server in ("fs", "dc") for spec in CLIENT_SPECS)
