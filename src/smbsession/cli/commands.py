@@ -28,12 +28,16 @@ smbsession lab status [--dir D]             say whether it runs
 smbsession lab clients [--dir D] [--seconds N]
                                             add 5 real sample sessions for N seconds (300)
                                             to those of clients already running
+smbsession lab start|stop|status|clients --domain [--dir D]
+                                            the same for an Active Directory domain in
+                                            network namespaces (DC, member server, client)
 """
 
 LAB_PARAMS: tuple[Param, ...] = (
     Param("Dir", help="The lab's directory."),
     Param("Port", "int32", help="The SMB port (default: a free one)."),
     Param("Seconds", "int32", help="How long the sample clients stay connected."),
+    Param("Domain", "switch", help="The Active Directory domain lab instead."),
     Param("Help", "switch", aliases=("?",)),
 )
 
@@ -49,6 +53,12 @@ def run_lab(argv: Sequence[str]) -> int:
         return 0 if argv else 2
     action, rest = argv[0], argv[1:]
     args = Binder(f"smbsession lab {action}", LAB_PARAMS).bind(rest)
+    if args.get("domain"):
+        from ..lab.domain import run_domain_lab
+
+        domain_seconds = args.get("seconds", 300)
+        return run_domain_lab(action, str(args["dir"]) if "dir" in args else None,
+                              domain_seconds if isinstance(domain_seconds, int) else 300)
     lab = Lab(str(args["dir"]) if "dir" in args else None)
     port, seconds = args.get("port"), args.get("seconds", 300)
     if action == "start":

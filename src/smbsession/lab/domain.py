@@ -45,7 +45,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .standalone import LabError
+from .standalone import LabError, default_lab_dir
 
 #: The seed's names.
 DOMAIN = "CONTOSO"
@@ -112,11 +112,16 @@ def _strong_password() -> str:
     return secrets.token_urlsafe(15) + "Aa1."
 
 
+def default_domain_dir() -> Path:
+    """The domain lab's default directory: ``domain`` beside the standalone lab's."""
+    return default_lab_dir().parent / "domain"
+
+
 class DomainLab:
     """The domain world living in ``directory`` (see the module docstring)."""
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
-        self.directory = Path(directory).absolute()
+    def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
+        self.directory = Path(directory or default_domain_dir()).absolute()
 
     # -- state ----------------------------------------------------------------------
 
@@ -750,3 +755,106 @@ def tcp_endpoint(pid: int, remote: bool = False) -> tuple[str, int] | None:
                 ip = ip.ipv4_mapped
             return (str(ip), int(port_hex, 16))
     return None
+
+
+def run_domain_lab(action: str, directory: str | None, seconds: int = 300) -> int:
+    """``smbsession lab ACTION --domain``: start, stop, status or clients; the exit code."""
+    import sys
+
+    lab = DomainLab(directory)
+    if action == "start":
+        conf = lab.start()
+        timings = lab._state().get("timings", {})
+        print(conf)
+        print(f"domain {DOMAIN} (realm {REALM}) built in {timings.get('total', '?')} s: "
+              f"DC {host('dc').fqdn}, file server {host('fs').fqdn}, client "
+              f"{host('client').netbios}$; network namespaces "
+              f"{', '.join(lab._state()['netns'].values())}", file=sys.stderr)
+        return 0
+    if action == "stop":
+        stop_background_clients(lab)
+        print("stopped" if lab.stop() else "the domain lab was not running")
+        return 0
+    if action == "status":
+        if not lab.running():
+            print(f"not running (domain lab directory {lab.directory})")
+            return 1
+        print(f"running: file server smbd pid {lab.smbd_pid('fs')}, smb.conf "
+              f"{lab.conf_path('fs')}; DC smbd pid {lab.smbd_pid('dc')}, smb.conf "
+              f"{lab.conf_path('dc')}")
+        return 0
+    if action == "clients":
+        pid = start_background_clients(lab, seconds)
+        print(f"sample domain clients connected (pid {pid}), holding their sessions for "
+              f"{seconds} s")
+        return 0
+    print(f"smbsession lab: unknown action '{action}'", file=sys.stderr)
+    return 2
+
+
+def start_background_clients(lab: DomainLab, seconds: int, wait: float = 60.0) -> int:
+    """Run the sample clients in a background process for ``seconds``; return its pid
+    once they are connected."""
+    import sys
+
+    if not lab.running():
+        raise LabError("the domain lab is not running: start it with "
+                       "'smbsession lab start --domain'.")
+    stop_background_clients(lab)
+    ready = lab.directory / "clients.ready"
+    ready.unlink(missing_ok=True)
+    log = open(lab.directory / "clients.log", "ab")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smbsession.lab.domain", "clients", str(lab.directory),
+         str(seconds)], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+        start_new_session=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    log.close()
+    (lab.directory / "clients.pid").write_text(str(proc.pid))
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and proc.poll() is None and not ready.exists():
+        time.sleep(0.1)
+    if not ready.exists():
+        raise LabError(f"the sample domain clients did not connect; see "
+                       f"{lab.directory}/clients.log")
+    return proc.pid
+
+
+def stop_background_clients(lab: DomainLab) -> None:
+    """End the clients of :func:`start_background_clients`, if they run."""
+    try:
+        pid = int((lab.directory / "clients.pid").read_text().strip())
+    except (OSError, ValueError):
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (lab.directory / "clients.pid").unlink(missing_ok=True)
+
+
+def _hold_clients(directory: str, seconds: float) -> int:
+    import threading
+
+    lab = DomainLab(directory)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    clients = lab.start_clients()
+    try:
+        (lab.directory / "clients.ready").write_text(str(time.time()))
+        print(f"clients connected; holding for {seconds:g} s", flush=True)
+        stop.wait(seconds)
+    finally:
+        clients.stop()
+        (lab.directory / "clients.ready").unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) == 4 and sys.argv[1] == "clients":
+        sys.exit(_hold_clients(sys.argv[2], float(sys.argv[3])))
+    print("usage: python -m smbsession.lab.domain clients DIR SECONDS", file=sys.stderr)
+    sys.exit(2)
