@@ -73,7 +73,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from ..errors import ExtraMissing, InvalidParameter, RemoteAccessDenied, RemoteError
+from ..errors import ExtraMissing, InvalidParameter, KerberosError, RemoteAccessDenied, RemoteError
 from ..model import NO_SESSION_ID, SmbSession
 from ..samba.names import windows_host
 
@@ -479,9 +479,22 @@ def _reason(exc: BaseException, target: SmbTarget, timeout: float,
         detail = os.strerror(code) if isinstance(code, int) and code > 0 else ""
         message = outside(exc.error_msg or "the connection failed").rstrip(".")
         return f"{message[:1].lower()}{message[1:]}" + (f": {detail}" if detail else "")
+    from impacket.krb5.kerberosv5 import KerberosError as ImpacketKerberosError
+
+    if isinstance(exc, ImpacketKerberosError):
+        # impacket's code is an ASN.1 Int32, which no format spec accepts: as int first.
+        code = _as_int(exc.getErrorCode())
+        try:
+            from impacket.krb5 import constants
+
+            name = constants.ErrorCodes(code).name
+        except (ValueError, TypeError):
+            name = f"Kerberos error {code if code is not None else '(unknown)'}"
+        return f"the KDC answered {name}"
     if isinstance(exc, SessionError):
-        code = exc.getErrorCode()
-        short = nt_errors.ERROR_MESSAGES.get(code, (f"NTSTATUS {code:#010x}", ""))[0]
+        code = _as_int(exc.getErrorCode())
+        fallback = f"NTSTATUS {code:#010x}" if code is not None else "an unknown NTSTATUS"
+        short = nt_errors.ERROR_MESSAGES.get(code, (fallback, ""))[0]
         if short == "STATUS_LOGON_FAILURE":
             return "logon failed: the user name or password is wrong (STATUS_LOGON_FAILURE)"
         if short == "STATUS_ACCESS_DENIED":
@@ -492,6 +505,15 @@ def _reason(exc: BaseException, target: SmbTarget, timeout: float,
         return f"{outside(exc.filename)}: {text}" if exc.filename else text
     text = (outside(exc).strip().splitlines() or [""])[0]
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _as_int(value: object) -> int | None:
+    """A foreign integer (impacket's ASN.1 ``Int32``, an ``int`` subclass...) as ``int``,
+    or None when it is none."""
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
 
 
 def _import_impacket(raw: str) -> None:
@@ -526,12 +548,18 @@ def _srvsvc(target: SmbTarget, password: str | None, timeout: float,
         budget.conn = conn
         budget.check()
         if kerberos:
+            from .kerberos import service_ticket
+
+            ticket = service_ticket(target.host, target.user, target.domain, raw,
+                                    timeout=max(1.0, budget.deadline - time.monotonic()))
+            budget.check()
             try:
-                conn.kerberosLogin(target.user or "", password or "", target.domain or "",
-                                   useCache=True)
+                # The realm, not the NetBIOS domain the target may name (CONTOSO\bob).
+                conn.kerberosLogin(ticket.user, "", ticket.realm, TGS=ticket.tgs,
+                                   useCache=False)
             except Exception as exc:
                 reason = _reason(exc, target, timeout, password)
-                raise RemoteError(raw, f"Kerberos logon failed: {reason}") from None
+                raise KerberosError(raw, reason, ticket.cache) from None
         else:
             conn.login(target.user or "", password or "", target.domain or "")
         budget.check()
