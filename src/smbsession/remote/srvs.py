@@ -106,6 +106,9 @@ _NERR_NAMES = {
     2312: "NERR_ClientNameNotFound",
 }
 
+#: User names a Samba srvsvc gives anonymous sessions (its default guest account).
+_GUEST_NAMES = frozenset({"nobody"})
+
 _HOST_NAME = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
 _NO_PASSWORD = (
     "-CimSession: an smb:// target must not carry a password (user:password@): it would "
@@ -270,7 +273,9 @@ def session_from_entry(entry: object, level: int, idle_trusted: bool, raw: str) 
         seconds_idle=idle,
         transport_name=_string(entry, p + "transport") if level == 502 else None,
         smb_instance="Default",
-        hidden=level != 0 and user is None,
+        # Samba names an anonymous session by its guest account, 'nobody': hidden, as
+        # the local reader hides ANONYMOUS LOGON.
+        hidden=level != 0 and (user is None or user.lower() in _GUEST_NAMES),
         ps_computer_name=raw,
     )
 
@@ -608,7 +613,59 @@ def list_sessions(target: SmbTarget, password: str | None, timeout: float = 30.0
     or endless answer. The password appears in no message.
     """
     with _srvsvc(target, password, timeout, kerberos) as (dce, budget):
-        return _enumerate(dce, budget, str(target))[1]
+        sessions = _enumerate(dce, budget, str(target))[1]
+        names = {s.client_user_name for s in sessions
+                 if s.client_user_name and "\\" in s.client_user_name and not s.hidden}
+        if names:
+            spelled = directory_names(budget.conn, target, names, budget)
+            if spelled:
+                sessions = [s.replace(client_user_name=spelled[s.client_user_name])
+                            if s.client_user_name in spelled else s for s in sessions]
+        return sessions
+
+
+def directory_names(conn: object, target: SmbTarget, names: set[str],
+                    budget: _Budget | None = None) -> dict[str, str]:
+    """Map ``DOMAIN\\user`` names as a server's srvsvc spells them (Samba: the Unix
+    names winbind makes, ``CONTOSO\\administrator``) to the spelling of the directory
+    (``CONTOSO\\Administrator``), asking the server's LSA (``\\lsarpc``: LookupNames,
+    then LookupSids of the SIDs found) over the same SMB connection ``conn``. A name it
+    cannot map keeps its spelling (it is absent from the result)."""
+    from impacket.dcerpc.v5 import lsad, lsat, transport
+    from impacket.dcerpc.v5.dtypes import MAXIMUM_ALLOWED
+
+    out: dict[str, str] = {}
+    dce = None
+    try:
+        rpc = transport.SMBTransport(target.host, target.port, r"\lsarpc",
+                                     smb_connection=conn)
+        dce = rpc.get_dce_rpc()
+        dce.connect()
+        dce.bind(lsat.MSRPC_UUID_LSAT)
+        policy = lsad.hLsarOpenPolicy2(
+            dce, MAXIMUM_ALLOWED)["PolicyHandle"]
+        for name in sorted(names):
+            if budget is not None:
+                budget.check()
+            try:
+                found = lsat.hLsarLookupNames3(dce, policy, (name,))
+                sid = found["TranslatedSids"]["Sids"][0]["Sid"].formatCanonical()
+                back = lsat.hLsarLookupSids(dce, policy, (sid,),
+                                            lsat.LSAP_LOOKUP_LEVEL.LsapLookupWksta)
+                entry = back["TranslatedNames"]["Names"][0]
+                domain = back["ReferencedDomains"]["Domains"][int(entry["DomainIndex"])]
+                account, dom = _text(entry["Name"]), _text(domain["Name"])
+            except Exception:
+                continue
+            if account and dom and f"{dom}\\{account}".lower() == name.lower():
+                out[name] = f"{dom}\\{account}"
+    except Exception:
+        return out
+    finally:
+        if dce is not None:
+            with contextlib.suppress(Exception):
+                dce.disconnect()
+    return out
 
 
 def uncname(client: str) -> str:
