@@ -275,3 +275,180 @@ def test_the_host_is_unchanged(world: World) -> None:
     names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert world.lab.netns("fs") in names
     assert all(spec.server in ("fs", "dc") for spec in CLIENT_SPECS)
+
+
+# --- smb:// (MS-SRVS) with Kerberos, from the joined client -------------------------------
+
+PY = str(Path(sys.executable))
+
+
+def _remote(world: World, target: str, ccache: str | None, *args: str,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``smbsession get -CimSession TARGET`` on the client host (its namespaces, its
+    /etc/hosts and krb5.conf) with KRB5CCNAME=ccache."""
+    full = {"PYTHONPATH": SRC, **(env or {})}
+    if ccache is not None:
+        full["KRB5CCNAME"] = ccache
+    return world.lab.run("client", [PY, "-m", "smbsession", "get", "-CimSession", target,
+                                    *args], env=full, check=False, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def tgt_only(world: World) -> str:
+    """A file cache holding only Administrator's TGT (a plain kinit)."""
+    cache = world.lab.kinit("Administrator",
+                            f"FILE:{world.lab.root('client') / 'ccache' / 'tgt-only.cc'}")
+    listed = world.lab.run("client", ["klist", "-c", cache]).stdout
+    assert "krbtgt/CONTOSO.TEST@CONTOSO.TEST" in listed and "cifs/" not in listed
+    return cache
+
+
+def _rows(done: subprocess.CompletedProcess[str]) -> list[dict]:
+    import json
+
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def _local_rows(world: World) -> list[tuple[str, str, int | None]]:
+    return sorted((s.client_computer_name or "", (s.client_user_name or "").lower(),
+                   s.num_opens) for s in smbsession.get_smb_session(smb_conf=world.fs_conf))
+
+
+def _agrees_with_local(world: World, rows: list[dict]) -> None:
+    local = _local_rows(world)
+    remote = sorted((r["ClientComputerName"], r["ClientUserName"].lower(), r["NumOpens"])
+                    for r in rows)
+    # The listing's own session (Administrator from the client) is the only extra row.
+    extra = list(remote)
+    for row in local:
+        assert row in extra, (row, remote)
+        extra.remove(row)
+    # (from the client's IPv4 or IPv6 address: fs1.contoso.test has both)
+    assert [u for _, u, _ in extra] == ["contoso\\administrator"]
+    assert extra[0][0] in ("198.18.0.3", "[2001:2::3]")
+
+
+@pytest.mark.parametrize("user", [
+    "", "CONTOSO\\Administrator", "contoso\\administrator", "CONTOSO.TEST\\Administrator",
+    "Administrator@CONTOSO.TEST", "administrator",
+])
+def test_smb_kerberos_user_forms(world: World, tgt_only: str, user: str) -> None:
+    target = f"smb://{user + '@' if user else ''}fs1.contoso.test"
+    _agrees_with_local(world, _rows(_remote(world, target, tgt_only, "-Format", "Json")))
+
+
+@pytest.mark.parametrize("spelling", ["FILE", "bare", "DIR", "DIR::"])
+def test_smb_kerberos_ccache_spellings(world: World, spelling: str) -> None:
+    base = world.lab.root("client") / "ccache"
+    if spelling in ("FILE", "bare"):
+        path = base / f"spelling-{spelling}.cc"
+        cache = world.lab.kinit("Administrator", f"FILE:{path}")
+        name = cache if spelling == "FILE" else str(path)
+    else:
+        collection = base / f"collection-{spelling.strip(':')}"
+        collection.mkdir(mode=0o700, exist_ok=True)
+        world.lab.kinit("Administrator", f"DIR:{collection}")
+        primary = (collection / "primary").read_text().strip()
+        name = f"DIR:{collection}" if spelling == "DIR" else f"DIR::{collection / primary}"
+    rows = _rows(_remote(world, "smb://CONTOSO\\Administrator@fs1.contoso.test", name,
+                         "-Format", "Json"))
+    _agrees_with_local(world, rows)
+
+
+def test_srvsvc_rows_spelled_as_the_local_reader(world: World, tgt_only: str) -> None:
+    rows = _rows(_remote(world, "smb://fs1.contoso.test", tgt_only, "-Format", "Json"))
+    names = {r["ClientUserName"] for r in rows}
+    local = {s.client_user_name for s in smbsession.get_smb_session(smb_conf=world.fs_conf)}
+    # Names whose directory spelling the server's LSA knows are spelled exactly so.
+    assert {"CONTOSO\\Alice", "CONTOSO\\CONTOSO-HV2$"} <= names & local
+    assert {n.lower() for n in names} == {n.lower() for n in local}
+    assert "nobody" not in {n.lower() for n in names}
+    hidden = _rows(_remote(world, "smb://fs1.contoso.test", tgt_only, "-Format", "Json",
+                           "-IncludeHidden"))
+    assert "nobody" in {r["ClientUserName"] for r in hidden}
+
+
+def _one_line_failure(done: subprocess.CompletedProcess[str], *needles: str) -> str:
+    assert done.returncode != 0, done.stdout
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def test_smb_kerberos_failures_are_one_line(world: World, tgt_only: str) -> None:
+    target = "smb://fs1.contoso.test"
+    base = world.lab.root("client") / "ccache"
+    _one_line_failure(_remote(world, target, f"FILE:{base / 'missing.cc'}"),
+                      "no credential cache", "kinit")
+    _one_line_failure(_remote(world, "smb://OTHER.TEST\\Administrator@fs1.contoso.test",
+                              tgt_only), "wrong realm", "OTHER.TEST")
+    _one_line_failure(_remote(world, "smb://CONTOSO\\Bob@fs1.contoso.test", tgt_only),
+                      "Administrator@CONTOSO.TEST", "not of Bob")
+    _one_line_failure(_remote(world, target, "KEYRING:persistent:0"), "KEYRING", "FILE:")
+    _one_line_failure(_remote(world, target, "KCM:"), "KCM")
+    # A KDC that does not answer (nothing listens where krb5.conf says it is).
+    conf = world.lab.root("client") / "etc" / "krb5-dead.conf"
+    conf.write_text("[realms]\n  CONTOSO.TEST = {\n    kdc = 198.18.0.3:8\n  }\n")
+    _one_line_failure(_remote(world, target, tgt_only, env={"KRB5_CONFIG": str(conf)}),
+                      "KDC of CONTOSO.TEST does not answer")
+    # An expired TGT.
+    expiring = world.lab.run("client", ["kinit", "-l", "2s", "-c",
+                                        f"FILE:{base / 'expiring.cc'}",
+                                        "Administrator@CONTOSO.TEST"],
+                             input=world.lab.password("Administrator") + "\n")
+    assert expiring.returncode == 0
+    time.sleep(3)
+    _one_line_failure(_remote(world, target, f"FILE:{base / 'expiring.cc'}"),
+                      "expired", "kinit")
+
+
+def test_tgs_req_carries_the_body_checksum(world: World, tgt_only: str) -> None:
+    """Samba's KDC (Heimdal) refuses a TGS-REQ whose authenticator lacks the checksum of
+    the request body (KRB_AP_ERR_INAPP_CKSUM), which impacket's getKerberosTGS omits: ours
+    carries it, keyed with the TGT session key, and it verifies."""
+    from impacket.krb5.asn1 import AP_REQ, TGS_REQ, Authenticator
+    from impacket.krb5.ccache import CCache
+    from impacket.krb5.crypto import _get_checksum_profile
+    from pyasn1.codec.der import decoder, encoder
+
+    from smbsession.remote import kerberos
+
+    cc = CCache.loadFile(tgt_only[5:])
+    tgt = cc.getCredential("krbtgt/CONTOSO.TEST@CONTOSO.TEST").toTGT()
+    data, key = kerberos.tgs_req(tgt, "Administrator", "CONTOSO.TEST", "cifs/fs1.contoso.test")
+    req = decoder.decode(data, asn1Spec=TGS_REQ())[0]
+    ap = decoder.decode(req["padata"][0]["padata-value"], asn1Spec=AP_REQ())[0]
+    plain = tgt["cipher"].decrypt(key, kerberos.KU_TGS_REQ_AUTH,
+                                  ap["authenticator"]["cipher"].asOctets())
+    auth = decoder.decode(plain, asn1Spec=Authenticator())[0]
+    body = kerberos._untag(encoder.encode(req["req-body"]))
+    profile = _get_checksum_profile(int(auth["cksum"]["cksumtype"]))
+    profile.verify(key, kerberos.KU_TGS_REQ_AUTH_CKSUM, body,
+                   auth["cksum"]["checksum"].asOctets())
+
+
+def test_foreign_error_codes_format_safely() -> None:
+    """The message of impacket's own errors, with the ASN.1 Int32 codes impacket gives
+    (``'{:#010x}'.format(Int32(..))`` raises TypeError)."""
+    from impacket.krb5.asn1 import Int32
+    from impacket.krb5.kerberosv5 import KerberosError as ImpacketKerberosError
+    from impacket.smbconnection import SessionError
+
+    from smbsession.remote import srvs
+
+    target = srvs.parse_smb_target("smb://fs1.contoso.test")
+    with pytest.raises(TypeError):
+        format(Int32(41), "#010x")
+    krb = srvs._reason(ImpacketKerberosError(error=Int32(41)), target, 30, None)
+    assert krb == "the KDC answered KRB_AP_ERR_MODIFIED"
+    odd = srvs._reason(ImpacketKerberosError(error=Int32(12345)), target, 30, None)
+    assert "12345" in odd
+    # NTSTATUS in a signed ASN.1 integer, as impacket's Kerberos paths carry it.
+    smb = srvs._reason(SessionError(Int32(0xC000006D - 2**32)), target, 30, None)
+    assert "STATUS_LOGON_FAILURE" in smb
+    unknown = srvs._reason(SessionError(Int32(0xC0FFEE01 - 2**32)), target, 30, None)
+    assert "0xc0ffee01" in unknown

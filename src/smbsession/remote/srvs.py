@@ -498,6 +498,8 @@ def _reason(exc: BaseException, target: SmbTarget, timeout: float,
         return f"the KDC answered {name}"
     if isinstance(exc, SessionError):
         code = _as_int(exc.getErrorCode())
+        if code is not None and code < 0:  # a signed 32-bit NTSTATUS
+            code &= 0xFFFFFFFF
         fallback = f"NTSTATUS {code:#010x}" if code is not None else "an unknown NTSTATUS"
         short = nt_errors.ERROR_MESSAGES.get(code, (fallback, ""))[0]
         if short == "STATUS_LOGON_FAILURE":
