@@ -184,6 +184,7 @@ def service_ticket(host: str, user: str | None, domain: str | None, target: str,
     """
     spec = default_cache()
     path = cache_path(spec, target)
+    ccache = _load(path, spec, target)
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -191,7 +192,6 @@ def service_ticket(host: str, user: str | None, domain: str | None, target: str,
     else:
         raise KerberosError(target, f"Kerberos needs the server's name, not the address "
                             f"{host} (the ticket is for cifs/<name>)", spec)
-    ccache = _load(path, spec, target)
     if ccache.principal is None:
         raise KerberosError(target, f"the credential cache {path} names no principal", spec)
     cname, crealm = _split_principal(_principal_text(ccache.principal))
