@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 CHROOT ?= /var/tmp/smbsession-trixie
 CHROOT_PACKAGES := samba,smbclient,python3-samba,python3-cffi-backend,tdb-tools
 
-.PHONY: demo test bench lint system-deps samba-chroot domain-deps venv clean shell-deps man
+.PHONY: demo demo-domain test bench lint system-deps samba-chroot domain-deps venv clean shell-deps man
 
 # The demo's lab directory (empty: the default, /var/lib/smbsession/lab for root) and how
 # long its sample clients stay connected.
@@ -25,6 +25,15 @@ demo: system-deps $(DEMO_STAMP)
 	  $(BIN)/smbsession lab clients $(LAB_ARGS) --seconds $(DEMO_SECONDS) && \
 	  echo "+ Get-SmbSession -SmbConf $$conf" && \
 	  $(BIN)/Get-SmbSession -SmbConf "$$conf" </dev/null
+
+# The seed's world: an AD domain in network namespaces, listed from the host (about 15 s).
+demo-domain: system-deps domain-deps $(STAMP)
+	@conf=$$($(BIN)/smbsession lab start --domain) && \
+	  $(BIN)/smbsession lab clients --domain --seconds 300 && \
+	  echo "+ Get-SmbSession -SmbConf $$conf" && \
+	  $(BIN)/Get-SmbSession -SmbConf "$$conf" </dev/null && \
+	  echo "+ Get-SmbSession -SmbConf $$conf -ClientUserName 'Contoso\Contoso-HV2\$$'" && \
+	  $(BIN)/Get-SmbSession -SmbConf "$$conf" -ClientUserName 'Contoso\Contoso-HV2$$' </dev/null
 
 test: system-deps samba-chroot shell-deps domain-deps $(STAMP)
 	SMBSESSION_CHROOT=$(CHROOT) $(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -126,6 +135,7 @@ venv: $(STAMP)
 
 clean:
 	-$(BIN)/smbsession lab stop $(LAB_ARGS)
+	-$(BIN)/smbsession lab stop --domain
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
 	-umount $(CHROOT)/proc $(CHROOT)/dev 2>/dev/null
 	@if mountpoint -q $(CHROOT)/proc || mountpoint -q $(CHROOT)/dev; then \

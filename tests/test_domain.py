@@ -92,8 +92,11 @@ def world() -> Iterator[World]:
         yield World(lab, clients, started, before)
         clients.stop()
     finally:
+        names = dict(lab._state().get("netns", {}))
         lab.stop()
         subprocess.run(["rm", "-rf", "--one-file-system", str(base)], check=False)
+        left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        assert not [n for n in names.values() if n in left], left
 
 
 def _session_of(sessions: list[smbsession.SmbSession], client: RunningClient,
@@ -452,3 +455,67 @@ def test_foreign_error_codes_format_safely() -> None:
     assert "STATUS_LOGON_FAILURE" in smb
     unknown = srvs._reason(SessionError(Int32(0xC0FFEE01 - 2**32)), target, 30, None)
     assert "0xc0ffee01" in unknown
+
+
+def test_no_password_on_any_command_line_or_in_output(world: World) -> None:
+    secrets = [world.lab.password(u) for u in ("Administrator", "Alice", "Bob", "Carol")]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            assert not any(p in argv for p in secrets), entry.name
+    logs = [*world.lab.directory.glob("*/var/log/samba/*"),
+            *world.lab.directory.glob("client/clients/*.out"),
+            *world.lab.directory.glob("*/anchor.log")]
+    assert logs
+    for log in logs:
+        if log.is_file():
+            text = log.read_text(errors="replace")
+            assert not any(p in text for p in secrets), log
+
+
+def test_every_source_agrees_on_the_domain(world: World, tgt_only: str) -> None:
+    """tdb, smbstatus, fleet-local, ssh:// (to this host, reading the namespaced smbd)
+    and smb:// (from the client, with Kerberos) list the same sessions, spelled alike
+    wherever each knows a value; what a source cannot know is None."""
+    pytest.importorskip("asyncssh")
+    import json
+
+    from helpers.sshd import LabSshd
+    from smbsession.remote.ssh import list_sessions as ssh_list
+    from smbsession.remote.ssh import parse_ssh_target
+
+    tdb = smbsession.read_sessions(world.fs_conf, source="tdb").sessions
+    key = {s.session_id: s for s in tdb}
+    status = smbsession.read_sessions(world.fs_conf, source="smbstatus").sessions
+    fleet = run_cli("get", "-CimSession", "localhost", "-SmbConf", world.fs_conf,
+                    "-IncludeHidden", "-Format", "Json")
+    assert fleet.returncode == 0, fleet.stderr
+    base = Path(tempfile.mkdtemp(prefix="smbsession-sshd-"))
+    sshd = LabSshd(base)
+    try:
+        target = parse_ssh_target(f"ssh://root@127.0.0.1:{sshd.port}")
+        over_ssh = ssh_list(target, world.fs_conf, **sshd.options())
+    finally:
+        sshd.stop()
+        subprocess.run(["rm", "-rf", str(base)], check=False)
+    by_source = {
+        "smbstatus": {s.session_id: s.client_user_name for s in status},
+        "fleet-local": {r["SessionId"]: r["ClientUserName"] for r in json.loads(fleet.stdout)},
+        "ssh": {s.session_id: s.client_user_name for s in over_ssh},
+    }
+    for name, rows in by_source.items():
+        assert set(rows) == set(key), name
+        for sid, user in rows.items():
+            if name == "smbstatus":  # smbstatus prints the Unix (lowercase) name
+                assert (user or "").lower() == (key[sid].client_user_name or "").lower()
+            else:
+                assert user == key[sid].client_user_name, (name, sid)
+    assert all(s.seconds_idle is not None for s in over_ssh)
+    # smb:// has no session ids: the same rows by (client, user), checked above in
+    # _agrees_with_local; its SessionId and Dialect are unknown, so None/0.
+    rows = _rows(_remote(world, "smb://fs1.contoso.test", tgt_only, "-Format", "Json"))
+    _agrees_with_local(world, rows)
+    assert all(r["Dialect"] is None and r["SessionId"] == 0 for r in rows)
