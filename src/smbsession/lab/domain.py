@@ -45,7 +45,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .standalone import LabError, default_lab_dir
+from ..errors import LabError
+from .standalone import default_lab_dir
 
 #: The seed's names.
 DOMAIN = "CONTOSO"
