@@ -37,6 +37,7 @@ from smbsession.lab.domain import (
 )
 from smbsession.netns import NetNamespace, call_in_netns, same_netns
 
+PY = str(Path(sys.executable))
 HOST_FILES = ("/etc/nsswitch.conf", "/etc/krb5.conf", "/etc/hosts", "/etc/krb5.keytab",
               "/etc/resolv.conf")
 
@@ -271,6 +272,25 @@ def test_namespace_that_cannot_be_entered_is_named(world: World) -> None:
         NetNamespace(dead.pid).call(os.getpid)
 
 
+def test_without_cap_sys_admin_the_cli_warns_and_exits_1(world: World) -> None:
+    """Root without CAP_SYS_ADMIN still reads the databases through /proc/<pid>/root but
+    cannot enter smbd's network namespace: the rows print, SecondsIdle is empty, and a
+    WARNING names the namespace (exit 1)."""
+    import json
+
+    pid = world.lab.smbd_pid("fs")
+    done = subprocess.run(
+        ["setpriv", "--bounding-set=-sys_admin", "--inh-caps=-sys_admin", PY, "-m",
+         "smbsession", "get", "-SmbConf", world.fs_conf, "-Format", "Json"],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": SRC},
+        stdin=subprocess.DEVNULL, check=False, timeout=120)
+    assert done.returncode == 1, done
+    rows = json.loads(done.stdout)
+    assert rows and all(r["SecondsIdle"] is None for r in rows)
+    assert f"/proc/{pid}/ns/net" in done.stderr and "CAP_SYS_ADMIN" in done.stderr
+    assert done.stderr.startswith("WARNING:")
+
+
 def test_the_host_is_unchanged(world: World) -> None:
     assert _fingerprint() == world.before
     own = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True).stdout
@@ -281,8 +301,6 @@ def test_the_host_is_unchanged(world: World) -> None:
 
 
 # --- smb:// (MS-SRVS) with Kerberos, from the joined client -------------------------------
-
-PY = str(Path(sys.executable))
 
 
 def _remote(world: World, target: str, ccache: str | None, *args: str,

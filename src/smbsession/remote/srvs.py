@@ -710,7 +710,7 @@ def _session_del(dce: object, client: str, user: str | None) -> str | None:
     try:
         dce.request(request)  # type: ignore[attr-defined]
     except DCERPCException as exc:
-        code = exc.get_error_code()
+        code = _as_int(exc.get_error_code())
         name = _NERR_NAMES.get(code, f"error {code:#x}") if code else str(exc)
         return f"NetrSessionDel failed: {name}"
     return None
