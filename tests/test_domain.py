@@ -537,3 +537,19 @@ def test_every_source_agrees_on_the_domain(world: World, tgt_only: str) -> None:
     rows = _rows(_remote(world, "smb://fs1.contoso.test", tgt_only, "-Format", "Json"))
     _agrees_with_local(world, rows)
     assert all(r["Dialect"] is None and r["SessionId"] == 0 for r in rows)
+
+
+def test_a_cached_service_ticket_is_used_and_a_tgt_alone_is_enough(world: World,
+                                                                      tgt_only: str) -> None:
+    code = ("from smbsession.remote.kerberos import service_ticket\n"
+            "t = service_ticket('fs1.contoso.test', None, None, 'smb://fs1.contoso.test')\n"
+            "print(t.user, t.realm, t.from_cache)\n")
+    base = world.lab.root("client") / "ccache"
+    with_cifs = world.lab.kinit("Administrator", f"FILE:{base / 'with-cifs.cc'}")
+    world.lab.run("client", ["kvno", "-c", with_cifs, "cifs/fs1.contoso.test"])
+    for cache, expected in ((with_cifs, "True"), (tgt_only, "False")):
+        done = world.lab.run("client", [PY, "-c", code],
+                             env={"KRB5CCNAME": cache, "PYTHONPATH": SRC})
+        assert done.stdout.split() == ["Administrator", "CONTOSO.TEST", expected], done
+    rows = _rows(_remote(world, "smb://fs1.contoso.test", with_cifs, "-Format", "Json"))
+    _agrees_with_local(world, rows)
