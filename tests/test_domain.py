@@ -266,7 +266,7 @@ def test_namespace_that_cannot_be_entered_is_named(world: World) -> None:
     dead.wait()
     idle = tdb_source._idle_seconds(load_config(world.fs_conf), {("a", "b")}, warnings,
                                     dead.pid)
-    assert idle == {} and len(warnings) == 1
+    assert idle is None and len(warnings) == 1
     assert f"/proc/{dead.pid}/ns/net" in warnings[0] and "SecondsIdle" in warnings[0]
     with pytest.raises(NamespaceError):
         NetNamespace(dead.pid).call(os.getpid)

@@ -120,7 +120,8 @@ class NetNamespace:
             raise NamespaceError(self.pid, self.path, reason, failed.errno)
         if "error" in outcome:
             raise outcome["error"]
-        return outcome["value"]  # type: ignore[no-any-return]
+        value: T = outcome["value"]
+        return value
 
 
 def call_in_netns(pid: int, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:

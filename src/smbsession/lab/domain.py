@@ -42,6 +42,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -625,7 +626,7 @@ class DomainClients:
         self.specs = specs
         self.running: list[RunningClient] = []
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[RunningClient]:
         return iter(self.running)
 
     def get(self, name: str) -> RunningClient:
