@@ -476,7 +476,7 @@ def test_foreign_error_codes_format_safely() -> None:
 
 
 def test_no_password_on_any_command_line_or_in_output(world: World) -> None:
-    secrets = [world.lab.password(u) for u in ("Administrator", "Alice", "Bob", "Carol")]
+    secrets = [world.lab.password(u) for u in ("Administrator", "Alice", "Bob", "Carol", "Dave")]
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
@@ -553,3 +553,30 @@ def test_a_cached_service_ticket_is_used_and_a_tgt_alone_is_enough(world: World,
         assert done.stdout.split() == ["Administrator", "CONTOSO.TEST", expected], done
     rows = _rows(_remote(world, "smb://fs1.contoso.test", with_cifs, "-Format", "Json"))
     _agrees_with_local(world, rows)
+
+
+def test_close_over_smb_with_kerberos(world: World, tgt_only: str) -> None:
+    """Close-SmbSession -CimSession smb:// (NetrSessionDel: every session of that user
+    from that client) with the directory's spelling of the user, from the client."""
+    spec = ClientSpec("dave-close", "ntlm", "Dave", "fs", "share", "198.18.0.2", "SMB3_11",
+                      "3.1.1")
+    extra = DomainClients(world.lab, (spec,))
+    extra.start()
+    try:
+        client = extra.running[0]
+        mine = _session_of(smbsession.read_sessions(world.fs_conf).sessions, client)
+        others = {s.session_id for s in smbsession.get_smb_session(smb_conf=world.fs_conf)}
+        others.discard(mine.session_id)
+        done = world.lab.run("client", [
+            PY, "-m", "smbsession", "close", "-CimSession", "smb://fs1.contoso.test",
+            "-ClientUserName", "CONTOSO\\Dave", "-Force"],
+            env={"KRB5CCNAME": tgt_only, "PYTHONPATH": SRC}, check=False, timeout=120)
+        assert done.returncode == 0, done
+
+        def gone() -> bool:
+            ids = {s.session_id for s in smbsession.get_smb_session(smb_conf=world.fs_conf)}
+            return mine.session_id not in ids and others <= ids
+
+        assert wait_for(gone)
+    finally:
+        extra.stop()

@@ -78,8 +78,9 @@ HOSTS: tuple[Host, ...] = (
     Host("fs", "FS1", "198.18.0.2", "2001:2::2"),
     Host("client", "CONTOSO-HV2", "198.18.0.3", "2001:2::3"),
 )
-#: The domain users the lab creates, as the directory spells them.
-DOMAIN_USERS: tuple[str, ...] = ("Alice", "Bob", "Carol")
+#: The domain users the lab creates, as the directory spells them (no sample client is
+#: Dave's: he is free for tests of their own).
+DOMAIN_USERS: tuple[str, ...] = ("Alice", "Bob", "Carol", "Dave")
 
 _PROGRAMS = ("samba", "samba-tool", "smbd", "winbindd", "net", "smbclient", "kinit", "ip",
              "nsenter")
