@@ -162,7 +162,8 @@ def test_files_for_smb_conf_and_directories_for_the_lab(bash_script: Path, home:
     ("smbsession lab ", ["start", "stop", "status", "clients"]),
     ("smbsession job ", ["list", "wait", "receive", "remove"]),
     ("smbsession completion ", ["bash", "zsh"]),
-    ("smbsession lab clients --", ["--dir", "--port", "--seconds", "--help", "--version"]),
+    ("smbsession lab clients --", ["--dir", "--port", "--seconds", "--domain", "--help",
+                                   "--version"]),
     ("smbsession lab clients ", []),
 ])
 def test_subcommands(bash_script: Path, home: Path, line: str, expected: list[str]) -> None:
