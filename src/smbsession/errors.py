@@ -162,3 +162,28 @@ class KerberosError(RemoteError):
     def __init__(self, target: str, reason: str, ccache: str | None = None) -> None:
         self.ccache = ccache
         super().__init__(target, f"Kerberos logon failed: {reason}")
+
+
+class ClusterUnavailable(SourceError):
+    """A clustered server's ctdbd cannot be used: its socket (``socket_path``) is absent,
+    refuses connections, or ctdbd refused or garbled a request (``reason`` says which).
+
+    Nothing is listed from a cluster whose ctdbd cannot be asked: a cluster listing is
+    never made from one node's local copy of the databases.
+    """
+
+    def __init__(self, message: str, socket_path: str | None = None,
+                 reason: str | None = None) -> None:
+        self.socket_path = socket_path
+        self.reason = reason
+        super().__init__(message, "ctdb")
+
+
+class ClusterTimeout(ClusterUnavailable):
+    """ctdbd did not answer within ``deadline`` seconds: typically a traverse during a
+    recovery, or a node that stopped answering; nothing partial is listed."""
+
+    def __init__(self, message: str, socket_path: str | None = None,
+                 deadline: float | None = None) -> None:
+        self.deadline = deadline
+        super().__init__(message, socket_path, "timeout")

@@ -101,8 +101,10 @@ class SmbSession:
     ``None`` means the source that produced the record cannot know the value.
     ``hidden`` says whether Windows would hide the session without ``-IncludeHidden``
     (anonymous, or still authenticating); ``ps_computer_name`` is the computer the
-    session was read from (None: this server). Records are immutable and compare equal
-    when every property but ``hidden`` is equal.
+    session was read from (None: this server); ``cluster_node_keys``, on a cluster, the
+    other spellings of the serving node (PNN, address) that ``-ClusterNodeName`` matches.
+    Records are immutable and compare equal when every property but ``hidden`` and
+    ``cluster_node_keys`` is equal.
     """
 
     # Written out rather than a dataclass: importing dataclasses costs a listing more
@@ -128,6 +130,7 @@ class SmbSession:
     smbd_pid: int | None
     hidden: bool
     ps_computer_name: str | None
+    cluster_node_keys: tuple[str, ...]
 
     def __init__(
         self,
@@ -152,6 +155,7 @@ class SmbSession:
         smbd_pid: int | None = None,
         hidden: bool = False,
         ps_computer_name: str | None = None,
+        cluster_node_keys: tuple[str, ...] = (),
     ) -> None:
         self.__dict__.update(
             session_id=session_id, client_computer_name=client_computer_name,
@@ -163,6 +167,7 @@ class SmbSession:
             encryption_cipher=encryption_cipher, encryption_degree=encryption_degree,
             signing_cipher=signing_cipher, signing_degree=signing_degree, shares=shares,
             smbd_pid=smbd_pid, hidden=hidden, ps_computer_name=ps_computer_name,
+            cluster_node_keys=cluster_node_keys,
         )
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -173,7 +178,7 @@ class SmbSession:
 
     def _key(self) -> tuple[object, ...]:
         fields = self.__dict__
-        return tuple(fields[name] for name in FIELDS if name != "hidden")
+        return tuple(fields[name] for name in FIELDS if name not in _NOT_COMPARED)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SmbSession):
@@ -213,6 +218,11 @@ class SmbSession:
             raise TypeError(f"SmbSession has no attribute {', '.join(sorted(unknown))}")
         return SmbSession._from_fields({**self.__dict__, **changes})
 
+
+#: Attributes that are not properties of the session (equal records may differ in them):
+#: ``cluster_node_keys``, on a cluster, the spellings of the serving node that
+#: ``-ClusterNodeName`` matches besides its name (its PNN and private address, lowercase).
+_NOT_COMPARED = frozenset({"hidden", "cluster_node_keys"})
 
 #: Every attribute of :class:`SmbSession`, in the order of its constructor.
 FIELDS: tuple[str, ...] = SmbSession.__init__.__code__.co_varnames[

@@ -10,7 +10,9 @@ extensions for Samba:
   ``0:0:0:0:0:0:0:1``), and the client's NetBIOS name when Samba knows it (clients that
   connect over NetBIOS, port 139, send one);
 - ClientUserName matches ``DOMAIN\\user``; a bare user name (no ``DOMAIN\\``) matches that
-  user in any domain.
+  user in any domain;
+- ClusterNodeName, on a cluster, matches the serving node's name, its PNN and its
+  private address.
 
 Sessions that are hidden by default (see :class:`SessionQuery`) are selected only with
 ``include_hidden``.
@@ -90,6 +92,16 @@ def _string_test(attribute: str, wanted: str) -> Test:
     return test
 
 
+def _cluster_node_test(wanted: str) -> Test:
+    low = wanted.lower()
+
+    def test(s: SmbSession) -> bool:
+        actual = s.cluster_node_name
+        return (actual is not None and actual.lower() == low) or low in s.cluster_node_keys
+
+    return test
+
+
 def _test_for(name: str, value: object) -> Test:
     if name == "session_id":
         return _session_id_test(value)  # type: ignore[arg-type]
@@ -97,6 +109,8 @@ def _test_for(name: str, value: object) -> Test:
         return _computer_test(str(value))
     if name == "client_user_name":
         return _user_test(str(value))
+    if name == "cluster_node_name":
+        return _cluster_node_test(str(value))
     return _string_test(name, str(value))
 
 

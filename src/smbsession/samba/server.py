@@ -50,8 +50,14 @@ def resolve(smb_conf: str | os.PathLike[str] | None = None) -> Server:
     config = load_config(smb_conf)
     pid = check_readable(config)
     release = version.smbd_version(pid)
-    return Server(config, pid, release, smbxsrv.layout_for_version(release),
-                  LocalStore(config.lock_dir))
+    store: Store
+    if config.clustering:
+        from .cluster_store import ClusterStore, ctdbd_socket
+
+        store = ClusterStore(ctdbd_socket(config.path), config.lock_dir)
+    else:
+        store = LocalStore(config.lock_dir)
+    return Server(config, pid, release, smbxsrv.layout_for_version(release), store)
 
 
 def smbd_pid(config: SambaConfig) -> int | None:

@@ -107,6 +107,21 @@ def _uid_of(account: str) -> int | None:
         return None
 
 
+def _cluster_nodes(config: SambaConfig, warnings: list[str]) -> Any:
+    """The cluster's node names from the local ctdbd, or None (with a warning)."""
+    from ..errors import ClusterUnavailable
+    from .cluster_store import ClusterStore, ctdbd_socket
+
+    store = ClusterStore(ctdbd_socket(config.path), config.lock_dir)
+    try:
+        return store.nodes
+    except ClusterUnavailable as exc:
+        warnings.append(f"ClusterNodeName is the node's PNN: {exc}")
+        return None
+    finally:
+        store.close()
+
+
 def read_sessions(config: SambaConfig, now: datetime | None = None) -> SourceResult:
     """Return the live sessions of the Samba server ``config`` describes, via smbstatus.
 
@@ -127,6 +142,8 @@ def read_sessions(config: SambaConfig, now: datetime | None = None) -> SourceRes
     opens = _open_counts(data) if full else None
     shares = _shares(data) if full else None
     clustered = config.clustering
+    nodes = _cluster_nodes(config, warnings) if clustered else None
+    scope = config.netbios_name if clustered else "*"
     guest_uid = _uid_of(config.guest_account)
     sessions = []
     for raw in (data.get("sessions") or {}).values():
@@ -152,10 +169,12 @@ def read_sessions(config: SambaConfig, now: datetime | None = None) -> SourceRes
                     client_computer_name=address,
                     client_user_name=user_name(username, config) if username
                     else ANONYMOUS if anonymous else "",
-                    cluster_node_name=str(vnn) if clustered and vnn != 0xFFFFFFFF else "",
+                    cluster_node_name=(nodes.name(vnn) if nodes is not None else str(vnn))
+                    if clustered and vnn != 0xFFFFFFFF else "",
+                    cluster_node_keys=nodes.keys(vnn) if nodes is not None else (),
                     dialect=samba_dialect_name(raw.get("session_dialect")),
                     num_opens=None if opens is None else opens.get((pid, uid), 0),
-                    scope_name="*" if not clustered else None,
+                    scope_name=scope,
                     seconds_exists=_seconds_since(raw.get("creation_time"), now),
                     seconds_idle=None,
                     transport_name=None,

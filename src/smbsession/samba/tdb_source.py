@@ -19,7 +19,10 @@ Where each property comes from:
 - SecondsExists: now minus ``creation_time``.
 - SecondsIdle: the kernel's time since the client last sent data on the session's TCP
   connection (``tcpi_last_data_recv``); sessions sharing a connection share it.
-- ScopeName ``*`` and ClusterNodeName empty unless clustered (then the node's PNN).
+- ScopeName ``*`` and ClusterNodeName empty unless clustered; clustered (records read
+  through ctdbd, :mod:`smbsession.samba.cluster_store`): ScopeName is the cluster's
+  ``netbios name``, ClusterNodeName the serving node's name (``server_id.vnn`` is its PNN),
+  and SecondsIdle is known only for the sessions this node serves (null for others').
 """
 
 from __future__ import annotations
@@ -233,16 +236,28 @@ def _read(server: Server, layout: Layout, now: float) -> SourceResult:
     open_counts = _count_opens(
         _decode_all(store, OPEN_DB, decode_open, layout, "open", warnings), store
     )
-    owners = Counter((g.channels[0].server_id.pid, g.user_sid_raw) for g in sessions)
-    pairs = {(g.channels[0].local_address, g.channels[0].remote_address) for g in sessions}
+    owners = Counter((g.channels[0].server_id.vnn, g.channels[0].server_id.pid,
+                      g.user_sid_raw) for g in sessions)
+    clustered = config.clustering
+    # A clustered server: node names from ctdbd; the kernel's TCP facts only for the
+    # sessions this node serves (another node's connections are in its own kernel: its
+    # sessions keep a null SecondsIdle and are never taken for ended ones).
+    nodes = getattr(store, "nodes", None) if clustered else None
+    local_vnn = nodes.pnn if nodes is not None else None
+    here = sessions if local_vnn is None else [
+        g for g in sessions if g.channels[0].server_id.vnn == local_vnn]
+    pairs = {(g.channels[0].local_address, g.channels[0].remote_address) for g in here}
     known = _idle_seconds(config, pairs, warnings, server.pid)
     if known is not None:
         # The connections were read in smbd's own namespace: one missing there has ended.
-        sessions = _without_connection(sessions, known, warnings,
-                                       _net_namespace(str(server.pid)))
+        kept = _without_connection(here, known, warnings, _net_namespace(str(server.pid)))
+        if local_vnn is None:
+            sessions = kept
+        else:
+            ended = {id(g) for g in here} - {id(g) for g in kept}
+            sessions = [g for g in sessions if id(g) not in ended]
     idle = known or {}
-
-    clustered = config.clustering
+    scope = config.netbios_name if clustered else "*"
     dialects = DIALECT_NAMES
     per_connection: dict[tuple[str, str], tuple] = {}
     per_crypto: dict[tuple[int, int, int, int], tuple] = {}
@@ -255,15 +270,20 @@ def _read(server: Server, layout: Layout, now: float) -> SourceResult:
             address = client_address(ch.remote_address)
             netbios = ch.remote_name if ch.remote_name not in ("", address) else None
             vnn = ch.server_id.vnn
-            node = str(vnn) if clustered and vnn != _NONCLUSTER_VNN else ""
-            conn = (address, netbios, node, _transport(ch.local_address), idle.get(conn_key))
+            if nodes is not None:
+                node, node_keys = nodes.name(vnn), nodes.keys(vnn)
+            else:
+                node = str(vnn) if clustered and vnn != _NONCLUSTER_VNN else ""
+                node_keys = ()
+            conn = (address, netbios, node, _transport(ch.local_address), idle.get(conn_key),
+                    node_keys)
             per_connection[conn_key] = conn
         crypto_key = (g.encryption_flags, ch.encryption_cipher, g.signing_flags, ch.signing_algo)
         secure = per_crypto.get(crypto_key)
         if secure is None:
             secure = crypto.encryption(*crypto_key[:2]) + crypto.signing(*crypto_key[2:])
             per_crypto[crypto_key] = secure
-        owner = (ch.server_id.pid, g.user_sid_raw)
+        owner = (ch.server_id.vnn, ch.server_id.pid, g.user_sid_raw)
         if g.session_global_id in open_counts.by_session:
             num_opens: int | None = open_counts.by_session[g.session_global_id]
         elif open_counts.by_session_known:
@@ -283,7 +303,7 @@ def _read(server: Server, layout: Layout, now: float) -> SourceResult:
                 "dialect": dialects.get(g.connection_dialect)
                 or dialect_name(g.connection_dialect),
                 "num_opens": num_opens,
-                "scope_name": "*",
+                "scope_name": scope,
                 "seconds_exists": max(0, int(now - (created - _NTTIME_EPOCH) / _NTTIME_PER_SECOND))
                 if created
                 else None,
@@ -300,6 +320,7 @@ def _read(server: Server, layout: Layout, now: float) -> SourceResult:
                 "smbd_pid": ch.server_id.pid,
                 "hidden": not authenticated or g.user_sid_raw == ANONYMOUS_SID_RAW,
                 "ps_computer_name": None,
+                "cluster_node_keys": conn[5],
             })
         )
     out.sort(key=lambda s: s.session_id)
@@ -309,7 +330,7 @@ def _read(server: Server, layout: Layout, now: float) -> SourceResult:
 class _OpenCounts:
     def __init__(self) -> None:
         self.by_session: Counter[int] = Counter()
-        self.by_owner: Counter[tuple[int, bytes | None]] = Counter()
+        self.by_owner: Counter[tuple[int, int, bytes | None]] = Counter()
         self.by_session_known = False
 
 
@@ -322,5 +343,5 @@ def _count_opens(opens: Iterable, store: Store) -> _OpenCounts:
         if session is not None:
             counts.by_session_known = True
             counts.by_session[session] += 1
-        counts.by_owner[(o.server_id.pid, o.open_owner_raw)] += 1
+        counts.by_owner[(o.server_id.vnn, o.server_id.pid, o.open_owner_raw)] += 1
     return counts
