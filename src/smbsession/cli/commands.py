@@ -31,6 +31,8 @@ smbsession lab clients [--dir D] [--seconds N]
 smbsession lab start|stop|status|clients --domain [--dir D]
                                             the same for an Active Directory domain in
                                             network namespaces (DC, member server, client)
+smbsession lab start --cluster N [--dir D]  an N-node CTDB cluster in network namespaces;
+                                            stop, status and clients take --cluster too
 """
 
 LAB_PARAMS: tuple[Param, ...] = (
@@ -38,6 +40,7 @@ LAB_PARAMS: tuple[Param, ...] = (
     Param("Port", "int32", help="The SMB port (default: a free one)."),
     Param("Seconds", "int32", help="How long the sample clients stay connected."),
     Param("Domain", "switch", help="The Active Directory domain lab instead."),
+    Param("Cluster", "int32", help="Nodes of a clustered (CTDB) lab."),
     Param("Help", "switch", aliases=("?",)),
 )
 
@@ -59,6 +62,8 @@ def run_lab(argv: Sequence[str]) -> int:
         domain_seconds = args.get("seconds", 300)
         return run_domain_lab(action, str(args["dir"]) if "dir" in args else None,
                               domain_seconds if isinstance(domain_seconds, int) else 300)
+    if args.get("cluster") is not None:
+        return _run_cluster_lab(action, args)
     lab = Lab(str(args["dir"]) if "dir" in args else None)
     port, seconds = args.get("port"), args.get("seconds", 300)
     if action == "start":
@@ -91,6 +96,40 @@ def run_lab(argv: Sequence[str]) -> int:
             for other in before:
                 print(f"  pid {other.pid}: {other.sessions} sessions, until "
                       f"{time.strftime('%H:%M:%S', time.localtime(other.until))}")
+        return 0
+    print(f"smbsession lab: unknown action '{action}'\n{LAB_USAGE}", file=sys.stderr)
+    return 2
+
+
+def _run_cluster_lab(action: str, args: dict[str, object]) -> int:
+    """``smbsession lab ACTION --cluster N``: the clustered lab (:mod:`smbsession.lab.cluster`)."""
+    from ..lab import default_lab_dir
+    from ..lab.cluster import ClusterLab
+
+    nodes = args["cluster"]
+    assert isinstance(nodes, int)  # the binder made it an int32
+    lab = ClusterLab(str(args["dir"]) if "dir" in args else default_lab_dir().with_name("cluster"),
+                     nodes)
+    if action == "start":
+        for i, conf in enumerate(lab.start()):
+            print(f"node {i}: ip netns exec {lab.netns(i)} Get-SmbSession -SmbConf {conf}")
+        return 0
+    if action == "stop":
+        print("stopped" if lab.stop() else "the cluster lab was not running")
+        return 0
+    if action == "status":
+        if not lab.running():
+            print(f"not running (lab directory {lab.directory})")
+            return 1
+        held = ", ".join(f"{ip} on node {n}" for ip, n in sorted(lab.public_ips().items()))
+        print(f"running: {lab.count} nodes ({lab.prefix}-*), public addresses {held}")
+        return 0
+    if action == "clients":
+        seconds = args.get("seconds", 300)
+        assert isinstance(seconds, int)
+        pids = lab.start_clients(seconds=seconds)
+        print(f"{len(pids)} sample clients connected over {lab.count} nodes, holding their "
+              f"sessions for {seconds} s")
         return 0
     print(f"smbsession lab: unknown action '{action}'\n{LAB_USAGE}", file=sys.stderr)
     return 2

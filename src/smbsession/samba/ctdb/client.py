@@ -278,17 +278,19 @@ class CtdbClient:
     # -- traverse -------------------------------------------------------------------
 
     def traverse(self, db_id: int, on_record: Callable[[p.TraverseRecord], None],
-                 timeout: float = TRAVERSE_TIMEOUT) -> int:
+                 timeout: float = TRAVERSE_TIMEOUT, srvid: int | None = None) -> int:
         """Traverse database ``db_id`` over the whole cluster; call ``on_record`` for each
         record (each node sends those it is dmaster of, without empty records); return how
-        many. Raises :class:`ClusterTimeout` when it does not end within ``timeout``
+        many. ``srvid`` is where the records come (default: a random one of the client
+        range). Raises :class:`ClusterTimeout` when it does not end within ``timeout``
         seconds, :class:`ClusterUnavailable` when the cluster was recovering (then a
         traverse can end early without saying so)."""
         deadline = time.monotonic() + timeout
         before = self.recovery_state()
         if before[0] != p.CTDB_RECOVERY_NORMAL:
             raise self._recovering()
-        srvid = p.CTDB_SRVID_CLIENT_RANGE | secrets.randbits(48) << 8
+        if srvid is None:
+            srvid = p.CTDB_SRVID_CLIENT_RANGE | secrets.randbits(48) << 8
         self._ok(self.control(p.CTDB_CONTROL_REGISTER_SRVID, srvid=srvid), "REGISTER_SRVID")
         reqid = self._next_reqid()
         start = p.traverse_start(db_id, reqid, srvid)
