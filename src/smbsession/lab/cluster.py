@@ -401,8 +401,16 @@ class ClusterLab:
             if all(self._listening(i) for i in range(self.count)):
                 return
             time.sleep(0.2)
-        raise LabError(f"smbd does not listen on every node; see "
-                       f"{self.directory}/node*/samba/log/log.smbd")
+        tails = []
+        for i in range(self.count):
+            if not self._listening(i):
+                log = self.node_dir(i) / "samba" / "log" / "log.smbd"
+                try:
+                    lines = log.read_text(errors="replace").strip().splitlines()[-4:]
+                except OSError:
+                    lines = ["(no log)"]
+                tails.append(f"node {i}: " + " | ".join(line.strip() for line in lines))
+        raise LabError("smbd does not listen on every node: " + "; ".join(tails))
 
     def _listening(self, i: int) -> bool:
         out = subprocess.run(["ip", "netns", "exec", self.netns(i), "ss", "-Hltn",
@@ -425,6 +433,9 @@ class ClusterLab:
                                 stderr=subprocess.DEVNULL, text=True, start_new_session=True)
         assert proc.stdin is not None
         for name in files:
+            path = self.share_path / name
+            path.touch(exist_ok=True)
+            path.chmod(0o666)
             proc.stdin.write(f"open {name}\n")
         proc.stdin.flush()
         if seconds is not None:

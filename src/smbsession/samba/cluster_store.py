@@ -10,8 +10,10 @@ smbstatus does (``source3/lib/ctdbd_conn.c``):
 - records: a traverse of the whole cluster (each node sends the records it is dmaster
   of, so a migrated record comes once, from its current owner); the ltdb header is taken
   off and the value goes to the same decoders as a local server's;
-- liveness: CHECK_PID_SRVID (pid and unique id) on the node named by the record's
-  ``server_id.vnn``; a node that is disconnected has no live process;
+- liveness, as Samba's ``serverid_exists()``: a process of this node by its pid and its
+  ``msg.lock`` file, as on a server that is not clustered; a process of another node by
+  CHECK_PID_SRVID (pid and unique id) sent to that node; a node that is disconnected has
+  no live process;
 - messages (the per-session close): to an smbd on this node through its messaging socket,
   to an smbd on another node through ctdbd, which delivers it to that node's smbd;
 - node names: this host's name for the local PNN; for the other nodes, the name their
@@ -32,7 +34,7 @@ from collections.abc import Iterator
 from ..errors import ClusterUnavailable
 from .ctdb import protocol
 from .ctdb.client import CONTROL_TIMEOUT, TRAVERSE_TIMEOUT, CtdbClient
-from .liveness import UNIQUE_ID_NOT_TO_VERIFY
+from .liveness import UNIQUE_ID_NOT_TO_VERIFY, Liveness
 from .smbxsrv import ServerId
 from .tdb import TdbRecord
 
@@ -132,6 +134,7 @@ class ClusterStore:
         self._databases: dict[str, int] | None = None
         self._nodes: ClusterNodes | None = None
         self._alive: dict[tuple[int, int, int], bool] = {}
+        self._local = Liveness(lock_dir)
 
     @property
     def client(self) -> CtdbClient:
@@ -190,12 +193,17 @@ class ClusterStore:
 
     def alive(self, server_id: ServerId) -> bool:
         """True when the process ``server_id`` names runs on its node with its unique id
-        (CHECK_PID_SRVID there, once per process); False for a disconnected node."""
+        (this node: pid and msg.lock; another: CHECK_PID_SRVID there, once per process);
+        False for a disconnected node."""
         key = (server_id.vnn, server_id.pid, server_id.unique_id)
         known = self._alive.get(key)
         if known is None:
             node = self.nodes.nodes.get(server_id.vnn)
-            if node is None or not node.connected or server_id.pid <= 0:
+            if server_id.vnn == self.nodes.pnn:
+                # This node's processes as Samba's serverid_exists() checks them: the pid
+                # and its msg.lock file (source3/lib/serverid.c).
+                known = self._local.alive(server_id.pid, server_id.unique_id)
+            elif node is None or not node.connected or server_id.pid <= 0:
                 known = False
             elif server_id.unique_id == UNIQUE_ID_NOT_TO_VERIFY:
                 reply = self.client.control(protocol.CTDB_CONTROL_PROCESS_EXISTS,
