@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 CHROOT ?= /var/tmp/smbsession-trixie
 CHROOT_PACKAGES := samba,smbclient,python3-samba,python3-cffi-backend,tdb-tools
 
-.PHONY: demo demo-domain test bench lint system-deps samba-chroot domain-deps venv clean shell-deps man
+.PHONY: demo demo-domain test bench bench-cluster lint system-deps samba-chroot domain-deps cluster-deps venv clean shell-deps man
 
 # The demo's lab directory (empty: the default, /var/lib/smbsession/lab for root) and how
 # long its sample clients stay connected.
@@ -35,7 +35,7 @@ demo-domain: system-deps domain-deps $(STAMP)
 	  echo "+ Get-SmbSession -SmbConf $$conf -ClientUserName 'Contoso\Contoso-HV2\$$'" && \
 	  $(BIN)/Get-SmbSession -SmbConf "$$conf" -ClientUserName 'Contoso\Contoso-HV2$$' </dev/null
 
-test: system-deps samba-chroot shell-deps domain-deps $(STAMP)
+test: system-deps samba-chroot shell-deps domain-deps cluster-deps $(STAMP)
 	SMBSESSION_CHROOT=$(CHROOT) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: system-deps $(STAMP)
@@ -75,6 +75,21 @@ shell-deps:
 # The man pages (man/man1), made from the help text; commit them (pip installs them).
 man: $(STAMP)
 	$(BIN)/python -m smbsession.cli.manpage man/man1
+
+# CTDB for the cluster lab and tests (Debian's ctdb package; needs root). The package's
+# service is left stopped and disabled: the lab runs its own ctdbd per node.
+cluster-deps:
+	@if ! command -v ctdbd >/dev/null 2>&1 && [ ! -x /usr/sbin/ctdbd ]; then \
+	  echo "installing: ctdb"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "run as root (or: sudo apt-get install ctdb)"; exit 1; fi; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends ctdb >/dev/null || \
+	    { apt-get update -qq && apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends ctdb >/dev/null; }; \
+	  if command -v systemctl >/dev/null 2>&1; then systemctl disable --now ctdb >/dev/null 2>&1 || true; fi; \
+	fi
+
+bench-cluster: system-deps cluster-deps $(STAMP)
+	$(BIN)/python benchmarks/bench_cluster.py $(BENCH_ARGS)
 
 # Built once (about a minute), reused while it exists. If it cannot be built, the tests
 # of the second release are skipped and say why.
