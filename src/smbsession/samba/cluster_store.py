@@ -179,13 +179,7 @@ class ClusterStore:
                 newest[record.key] = (record.header.rsn, record.value)
 
         self.client.traverse(db_id, keep, self.traverse_timeout)
-        records = []
-        for key, (_rsn, value) in newest.items():
-            rec = object.__new__(TdbRecord)
-            object.__setattr__(rec, "key", key)
-            object.__setattr__(rec, "value", value)
-            records.append(rec)
-        return ClusterScan(records)
+        return ClusterScan([TdbRecord(key, value) for key, (_rsn, value) in newest.items()])
 
     def reread(self, db: str) -> list[TdbRecord]:
         """Traverse ``db`` once more (for records that were being rewritten)."""
