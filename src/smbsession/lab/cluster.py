@@ -80,7 +80,7 @@ def _run(argv: list[str], what: str, **kwargs: object) -> subprocess.CompletedPr
                           **kwargs)  # type: ignore[call-overload]
     if done.returncode:
         raise LabError(f"{what} failed: {(done.stderr or done.stdout).strip()}")
-    return done  # type: ignore[no-any-return]
+    return done
 
 
 class ClusterLab:
