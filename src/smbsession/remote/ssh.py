@@ -40,7 +40,8 @@ try:
     try:
         if action == "list":
             result = smbsession.read_sessions(conf)
-            answer = {"sessions": [{**s.to_dict(), "_hidden": s.hidden}
+            answer = {"sessions": [{**s.to_dict(), "_hidden": s.hidden,
+                                     "_node_keys": list(s.cluster_node_keys)}
                                    for s in result.sessions],
                       "warnings": result.warnings}
         else:
@@ -111,7 +112,8 @@ def _session(row: dict, computer: str) -> SmbSession:
     if isinstance(fields.get("shares"), list):
         fields["shares"] = tuple(fields["shares"])
     return SmbSession(**fields, hidden=bool(row.get("_hidden")),
-                      ps_computer_name=computer)
+                      ps_computer_name=computer,
+                      cluster_node_keys=tuple(str(k) for k in row.get("_node_keys") or ()))
 
 
 async def _run_reader(target: SshTarget, args: list[str], timeout: float,
