@@ -162,7 +162,8 @@ def test_files_for_smb_conf_and_directories_for_the_lab(bash_script: Path, home:
     ("smbsession lab ", ["start", "stop", "status", "clients"]),
     ("smbsession job ", ["list", "wait", "receive", "remove"]),
     ("smbsession completion ", ["bash", "zsh"]),
-    ("smbsession lab clients --", ["--dir", "--port", "--seconds", "--domain", "--help",
+    ("smbsession lab clients --", ["--dir", "--port", "--seconds", "--domain", "--cluster",
+                                   "--help",
                                    "--version"]),
     ("smbsession lab clients ", []),
 ])
