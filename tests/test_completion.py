@@ -163,8 +163,7 @@ def test_files_for_smb_conf_and_directories_for_the_lab(bash_script: Path, home:
     ("smbsession job ", ["list", "wait", "receive", "remove"]),
     ("smbsession completion ", ["bash", "zsh"]),
     ("smbsession lab clients --", ["--dir", "--port", "--seconds", "--domain", "--cluster",
-                                   "--help",
-                                   "--version"]),
+                                   "--help", "--version"]),
     ("smbsession lab clients ", []),
 ])
 def test_subcommands(bash_script: Path, home: Path, line: str, expected: list[str]) -> None:
