@@ -6,11 +6,19 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# A second Samba release (Debian 13's 4.22) in a chroot, for the data-layer tests.
+# Other Samba releases, each in a debootstrap chroot cached under /var/tmp, for the live
+# release matrix (tests/test_releases.py): suite -> Samba release.
+#   bullseye 4.13, trixie 4.22, trixie-backports 4.24 (trixie + its backports), sid 4.25
 CHROOT ?= /var/tmp/smbsession-trixie
-CHROOT_PACKAGES := samba,smbclient,python3-samba,python3-cffi-backend,tdb-tools
+CHROOT_SUITES ?= bullseye trixie trixie-backports sid
+CHROOT_BASE ?= /var/tmp/smbsession-
+CHROOT_PACKAGES := samba,smbclient,python3-samba,tdb-tools
+# trixie and sid: without python3-cffi-backend, python3-cryptography (and with it
+# python3-samba) stays unconfigured in a minbase debootstrap
+CHROOT_EXTRA_trixie := ,python3-cffi-backend
+CHROOT_EXTRA_sid := ,python3-cffi-backend
 
-.PHONY: demo demo-domain test bench bench-cluster lint system-deps samba-chroot domain-deps cluster-deps venv clean shell-deps man
+.PHONY: demo demo-domain test bench bench-cluster lint system-deps samba-chroot samba-chroots domain-deps cluster-deps venv clean shell-deps man
 
 # The demo's lab directory (empty: the default, /var/lib/smbsession/lab for root) and how
 # long its sample clients stay connected.
@@ -35,8 +43,8 @@ demo-domain: system-deps domain-deps $(STAMP)
 	  echo "+ Get-SmbSession -SmbConf $$conf -ClientUserName 'Contoso\Contoso-HV2\$$'" && \
 	  $(BIN)/Get-SmbSession -SmbConf "$$conf" -ClientUserName 'Contoso\Contoso-HV2$$' </dev/null
 
-test: system-deps samba-chroot shell-deps domain-deps cluster-deps $(STAMP)
-	SMBSESSION_CHROOT=$(CHROOT) $(BIN)/python -m pytest $(PYTEST_ARGS)
+test: system-deps samba-chroots shell-deps domain-deps cluster-deps $(STAMP)
+	SMBSESSION_CHROOT=$(CHROOT) SMBSESSION_CHROOT_BASE=$(CHROOT_BASE) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: system-deps $(STAMP)
 	$(BIN)/python benchmarks/bench_sessions.py $(BENCH_ARGS)
@@ -91,19 +99,38 @@ cluster-deps:
 bench-cluster: system-deps cluster-deps $(STAMP)
 	$(BIN)/python benchmarks/bench_cluster.py $(BENCH_ARGS)
 
-# Built once (about a minute), reused while it exists. If it cannot be built, the tests
-# of the second release are skipped and say why.
-samba-chroot:
-	@if [ ! -x $(CHROOT)/usr/sbin/smbd ]; then \
-	  command -v debootstrap >/dev/null 2>&1 || \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; \
-	  echo "building Samba 4.22 (Debian 13) in $(CHROOT) with debootstrap"; \
-	  rm -rf $(CHROOT).part; \
-	  if debootstrap --variant=minbase --include=$(CHROOT_PACKAGES) trixie $(CHROOT).part \
-	       >/tmp/smbsession-debootstrap.log 2>&1; then \
-	    mv $(CHROOT).part $(CHROOT); \
+# Each chroot is built once (a minute or two, all suites in parallel) and reused while it
+# has an smbd. A suite that cannot be built (no network, mirror down) leaves
+# /var/tmp/smbsession-<suite>.failed with the log's tail: the tests of that release then
+# FAIL and print it (a matrix that silently shrinks would pass for a green run).
+samba-chroots:
+	@command -v debootstrap >/dev/null 2>&1 || \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+	@$(MAKE) -s -j4 $(addprefix chroot-,$(CHROOT_SUITES))
+
+samba-chroot: samba-chroots
+
+chroot-%:
+	@root=$(CHROOT_BASE)$*; log=/tmp/smbsession-debootstrap-$*.log; \
+	if [ ! -x $$root/usr/sbin/smbd ]; then \
+	  echo "building Samba of Debian $* in $$root with debootstrap (log: $$log)"; \
+	  rm -rf $$root.part $$root.failed; \
+	  if [ $* = trixie-backports ]; then \
+	    ok=1; debootstrap --variant=minbase --include=python3-cffi-backend trixie $$root.part >$$log 2>&1 && \
+	    sed -n 's/ trixie main/ trixie-backports main/p' $$root.part/etc/apt/sources.list \
+	      >$$root.part/etc/apt/sources.list.d/backports.list && \
+	    chroot $$root.part apt-get update -qq >>$$log 2>&1 && \
+	    DEBIAN_FRONTEND=noninteractive chroot $$root.part apt-get install -y -qq -t trixie-backports \
+	      samba smbclient python3-samba tdb-tools >>$$log 2>&1 || ok=0; \
 	  else \
-	    echo "debootstrap failed (see /tmp/smbsession-debootstrap.log): 4.22 tests will skip"; \
+	    ok=1; debootstrap --variant=minbase --include=$(CHROOT_PACKAGES)$(CHROOT_EXTRA_$*) $* $$root.part \
+	      >$$log 2>&1 || ok=0; \
+	  fi; \
+	  if [ $$ok = 1 ] && chroot $$root.part /usr/sbin/smbd -V >>$$log 2>&1; then \
+	    mv $$root.part $$root; \
+	  else \
+	    { echo "debootstrap of $* failed:"; tail -5 $$log; } >$$root.failed; \
+	    echo "debootstrap of $* failed (see $$log): the tests of that release will fail"; \
 	  fi; \
 	fi
 
@@ -152,7 +179,8 @@ clean:
 	-$(BIN)/smbsession lab stop $(LAB_ARGS)
 	-$(BIN)/smbsession lab stop --domain
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
-	-umount $(CHROOT)/proc $(CHROOT)/dev 2>/dev/null
-	@if mountpoint -q $(CHROOT)/proc || mountpoint -q $(CHROOT)/dev; then \
-	  echo "$(CHROOT) still has mounts: not removed"; \
-	else rm -rf --one-file-system $(CHROOT); fi
+	@for s in $(CHROOT_SUITES); do root=/var/tmp/smbsession-$$s; \
+	  umount $$root/proc $$root/dev 2>/dev/null; \
+	  if mountpoint -q $$root/proc || mountpoint -q $$root/dev; then \
+	    echo "$$root still has mounts: not removed"; \
+	  else rm -rf --one-file-system $$root $$root.failed; fi; done

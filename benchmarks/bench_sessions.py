@@ -12,6 +12,9 @@ and prints medians, ratios to ``smbstatus -b`` and peak RSS of each command. Res
 written as a Markdown table to benchmarks/results/sessions.md.
 
     sudo .venv/bin/python benchmarks/bench_sessions.py --sizes 10,1000,10000,20000
+    sudo .venv/bin/python benchmarks/bench_sessions.py --chroot /var/tmp/smbsession-sid
+
+(``--chroot``: the Samba release of that root, its own smbstatus as the yardstick.)
 
 This is a measurement, not a test: it asserts nothing.
 """
@@ -99,8 +102,16 @@ def _measure(cmd: list[str], env: dict[str, str]) -> Sample:
     return Sample(elapsed, rss, proc.returncode == 0)
 
 
+def _smbstatus(lab: Lab) -> list[str]:
+    """smbstatus of the lab's own Samba release (inside its chroot, if any)."""
+    if lab.chroot is None:
+        return ["smbstatus", "-s", str(lab.conf_path)]
+    inside = "/" + str(lab.server_conf_path.relative_to(lab.chroot))
+    return ["chroot", str(lab.chroot), "smbstatus", "-s", inside]
+
+
 def _count_sessions(lab: Lab) -> int:
-    out = subprocess.run(["smbstatus", "-b", "-s", str(lab.conf_path)], capture_output=True,
+    out = subprocess.run([*_smbstatus(lab), "-b"], capture_output=True,
                          text=True, check=False).stdout
     return sum(1 for line in out.splitlines() if line[:1].isdigit())
 
@@ -114,12 +125,15 @@ def main() -> int:
                         help="largest N for which smbstatus --json is run")
     parser.add_argument("--sources", default="auto", help="Get-SmbSession sources to time")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "sessions.md"))
+    parser.add_argument("--chroot", default=None, help="run the Samba release of this root")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
-    base = Path(tempfile.mkdtemp(prefix="smbsession-bench-", dir="/tmp"))
+    chroot = Path(args.chroot) if args.chroot else None
+    base = Path(tempfile.mkdtemp(prefix="smbsession-bench-",
+                                 dir=str(chroot / "tmp") if chroot else "/tmp"))
     base.chmod(0o755)
-    lab = Lab(base)
+    lab = Lab(base, chroot=chroot)
     lab.start()
     stop = mp.Event()
     ready: mp.Queue = mp.Queue()
@@ -131,7 +145,8 @@ def main() -> int:
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "src")],
                    stdout=subprocess.DEVNULL, check=False)
     try:
-        version = subprocess.run(["smbd", "--version"], capture_output=True, text=True,
+        version = subprocess.run([*(["chroot", str(chroot)] if chroot else []), "smbd",
+                                  "--version"], capture_output=True, text=True,
                                  check=False).stdout.strip()
         print(f"{version}; {os.cpu_count()} cores; sessions held by smbprotocol, "
               f"{SESSIONS_PER_CONNECTION} per TCP connection", flush=True)
@@ -161,9 +176,9 @@ def main() -> int:
                     *GET_SMBSESSION, "-SmbConf", str(lab.conf_path), "-Format", "Json",
                     "-Source", source,
                 ]
-            commands["smbstatus -b"] = ["smbstatus", "-b", "-s", str(lab.conf_path)]
+            commands["smbstatus -b"] = [*_smbstatus(lab), "-b"]
             if size <= args.json_limit:
-                commands["smbstatus --json"] = ["smbstatus", "--json", "-s", str(lab.conf_path)]
+                commands["smbstatus --json"] = [*_smbstatus(lab), "--json"]
             samples: dict[str, list[Sample]] = {k: [] for k in commands}
             for _ in range(args.repeat):
                 for name, cmd in commands.items():

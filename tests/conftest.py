@@ -102,18 +102,54 @@ def lab() -> Iterator[Lab]:
         yield instance
 
 
+#: The live release matrix: Debian suite -> the Samba release it ships (what `make test`
+#: builds under /var/tmp/smbsession-<suite>; sid's release is whatever sid has that day).
+RELEASE_SUITES = {"bullseye": "4.13", "trixie": "4.22", "trixie-backports": "4.24",
+                  "sid": "4.25"}
+
+
+def suite_root(suite: str) -> Path:
+    """The chroot of ``suite``; the test fails when `make test` could not build it (its
+    reason is printed), and is skipped when it was never asked to (pytest run alone)."""
+    base = os.environ.get("SMBSESSION_CHROOT_BASE", "/var/tmp/smbsession-")
+    root = CHROOT if suite == "trixie" and "SMBSESSION_CHROOT" in os.environ else \
+        Path(f"{base}{suite}")
+    failed = Path(f"{root}.failed")
+    if not (root / "usr/sbin/smbd").exists():
+        if failed.exists():
+            pytest.fail(f"Samba of Debian {suite} could not be built in {root}: "
+                        f"{failed.read_text().strip()}")
+        pytest.skip(f"no Samba of Debian {suite} at {root} (make test builds it with "
+                    "debootstrap)")
+    return root
+
+
 @pytest.fixture(scope="session")
-def lab_chroot() -> Iterator[Lab]:
+def release_labs() -> Iterator[dict[str, Lab]]:
+    """Labs of the release matrix, started on first use (one per suite), stopped at the end."""
+    with contextlib.ExitStack() as stack:
+        labs: dict[str, Lab] = {}
+
+        class Labs(dict):
+            def __missing__(self, suite: str) -> Lab:
+                root = suite_root(suite)
+                labs[suite] = stack.enter_context(running_lab("lab", chroot=root))
+                self[suite] = labs[suite]
+                return labs[suite]
+
+        yield Labs()
+
+
+@pytest.fixture(scope="session")
+def lab_chroot(release_labs: dict[str, Lab]) -> Lab:
     """A private smbd of the Samba release in CHROOT (Debian 13: Samba 4.22)."""
-    if not (CHROOT / "usr/sbin/smbd").exists():
-        pytest.skip(f"no second Samba release at {CHROOT} (make test builds it with debootstrap)")
-    with running_lab("lab", chroot=CHROOT) as instance:
-        yield instance
+    return release_labs["trixie"]
 
 
 @pytest.fixture(params=["host", "chroot"], scope="session")
 def any_lab(request: pytest.FixtureRequest) -> Lab:
-    """Each Samba release in turn: the host's (4.17 on Debian 12), then the chroot's."""
+    """Each Samba release in turn: the host's (4.17 on Debian 12), then the chroot's.
+    (The whole release matrix is tests/test_releases.py.)"""
     return request.getfixturevalue("lab" if request.param == "host" else "lab_chroot")
 
 

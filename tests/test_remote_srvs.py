@@ -385,7 +385,7 @@ def test_level_502_in_pages_gives_every_property(windows_like) -> None:
          "\\Device\\NetBT_Tcpip_{1}", False),
         ("192.168.102.14", "CONTOSO\\Contoso-HV2$", 2, 9, 1, None, False),
         ("192.168.102.15", None, 0, 3, 3, None, True),  # anonymous: hidden
-        ("10.1.2.3", "carol", 1, None, 0, None, False),  # a wrapped -1 is no duration
+        ("10.1.2.3", "carol", 1, 0, 0, None, False),  # a wrapped -1: made this second
     ]
     assert {s.session_id for s in sessions} == {NO_SESSION_ID}
     assert {s.ps_computer_name for s in sessions} == {t.raw}

@@ -119,8 +119,8 @@ def read_sessions(smb_conf: str | None = None, source: str = "auto") -> SourceRe
         raise InvalidParameter(
             f"'{source}' is not a source; use one of: {', '.join(SOURCES)}.", "source", source
         )
+    from .samba import layouts, smbxsrv
     from .samba import server as samba_server
-    from .samba import smbxsrv
 
     server = samba_server.resolve(smb_conf)
     if source == "smbstatus":
@@ -128,10 +128,19 @@ def read_sessions(smb_conf: str | None = None, source: str = "auto") -> SourceRe
 
         return smbstatus.read_sessions(server.config)
     if server.layout is None:
-        reason = (
-            f"Samba {server.release or '(version unknown)'} stores sessions in a layout this "
-            f"smbsession does not know (it knows {', '.join(smbxsrv.KNOWN_LAYOUTS)})"
-        )
+        newest = layouts.newest().name
+        if layouts.is_newer_than_known(server.release):
+            reason = (
+                f"Samba {server.release} is newer than the newest release this smbsession "
+                f"knows ({newest}), and its records do not all decode exactly with the "
+                f"{newest} layout"
+            )
+        else:
+            reason = (
+                f"Samba {server.release or '(version unknown)'} stores sessions in a layout "
+                f"this smbsession does not know (it knows {smbxsrv.KNOWN_LAYOUTS[0]} to "
+                f"{newest})"
+            )
         if source == "tdb":
             raise SourceError(f"{reason}.", "tdb")
         from .samba import smbstatus

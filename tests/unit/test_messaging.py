@@ -25,8 +25,29 @@ SAMBA_CLOSE_B = bytes.fromhex(
 )
 
 
+# ndr_pack(smbXsrv.session_closeB(version=1)) from Samba 4.25.1's bindings (sid), same
+# values. Bytes 12..15 are alignment padding ([ref] info pointer: no referent id), which
+# Samba's encoder leaves as whatever was in memory (here f1aef1ae); we send zeros.
+SAMBA_425_CLOSE_B = bytes.fromhex(
+    "010000000000000001000000f1aef1ae4433221100000000998877665500000"
+    "0ffeeddccbbaad0010000000000000000"
+)
+
+
 def test_session_close_matches_samba_ndr() -> None:
     assert encode_session_close(0x11223344, 0x5566778899, 0x01D0AABBCCDDEEFF) == SAMBA_CLOSE_B
+
+
+def test_session_close_version_1_matches_samba_425_ndr() -> None:
+    mine = encode_session_close(0x11223344, 0x5566778899, 0x01D0AABBCCDDEEFF, version=1)
+    assert len(mine) == len(SAMBA_425_CLOSE_B)
+    assert mine[:12] == SAMBA_425_CLOSE_B[:12] and mine[12:16] == bytes(4)
+    assert mine[16:] == SAMBA_425_CLOSE_B[16:]
+
+
+def test_session_close_version_is_0_or_1() -> None:
+    with pytest.raises(ValueError, match="version 2"):
+        encode_session_close(1, 1, 1, version=2)
 
 
 @pytest.mark.parametrize(("gid", "wire", "ctime"), [(-1, 1, 1), (2**32, 1, 1), (1, 2**64, 1)])

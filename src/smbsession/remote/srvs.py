@@ -252,10 +252,12 @@ def _u32(entry: object, key: str) -> int | None:
 
 
 def _seconds(entry: object, key: str) -> int | None:
-    """A duration field; a negative difference wrapped to 32 bits (Samba reports
-    4294967295 for a session made in the current second) is no duration: None."""
+    """A duration field. A negative difference wrapped to 32 bits is a session made in
+    the current second (Samba reports 4294967295 then): 0 seconds."""
     value = _u32(entry, key)
-    return None if value is None or value > 0x7FFFFFFF else value
+    if value is None:
+        return None
+    return 0 if value > 0x7FFFFFFF else value
 
 
 def session_from_entry(entry: object, level: int, idle_trusted: bool, raw: str) -> SmbSession:

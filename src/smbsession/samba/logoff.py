@@ -54,7 +54,8 @@ def close_session(server: Server, layout: Layout, g: SessionGlobal,
     Raises :class:`CloseFailed` when the message cannot be delivered or the session is
     still there afterwards.
     """
-    payload = encode_session_close(g.session_global_id, g.session_wire_id, g.creation_time)
+    payload = encode_session_close(g.session_global_id, g.session_wire_id, g.creation_time,
+                                   layout.version)
     try:
         server.store.send(g.channels[0].server_id, MSG_SMBXSRV_SESSION_CLOSE, payload)
     except MessagingError as exc:

@@ -41,10 +41,16 @@ class Server:
 def resolve(smb_conf: str | os.PathLike[str] | None = None) -> Server:
     """Find the server of ``smb_conf`` (default: ``$SMB_CONF_PATH``, else Samba's own).
 
+    The layout: the declared one of the smbd's release (:mod:`.layouts`). Where that
+    release may write two layouts (a distribution's backport), the one every record
+    decodes exactly with. For a release newer than every declared one, the newest
+    declared layout, only when every record decodes exactly with it; else ``layout`` is
+    None (the caller falls back to smbstatus and says why).
+
     Raises :class:`~smbsession.errors.ConfigNotFound`, :class:`ServerNotRunning` or
     :class:`AccessDenied` (see :func:`check_readable`) when it cannot be read at all.
     """
-    from . import smbxsrv, version
+    from . import layouts, smbxsrv, version
     from .config import load_config
 
     config = load_config(smb_conf)
@@ -57,7 +63,42 @@ def resolve(smb_conf: str | os.PathLike[str] | None = None) -> Server:
         store = ClusterStore(ctdbd_socket(config.path), config.lock_dir)
     else:
         store = LocalStore(config.lock_dir)
-    return Server(config, pid, release, smbxsrv.layout_for_version(release), store)
+    candidates: list[Layout] = []
+    probe = False
+    if layouts.is_newer_than_known(release):
+        candidates, probe = [smbxsrv.layout_named(layouts.newest().name)], True
+    elif smbxsrv.layout_for_version(release) is not None:
+        candidates = smbxsrv.layout_candidates(release or "")
+        probe = len(candidates) > 1
+    layout = candidates[0] if candidates else None
+    if probe:
+        # a known release whose records are all being rewritten at this instant keeps
+        # its most likely layout (the reader then reports what does not decode)
+        layout = _probe(store, candidates, need_evidence=len(candidates) == 1) or (
+            None if len(candidates) == 1 else layout)
+    return Server(config, pid, release, layout, store)
+
+
+def _probe(store: Store, candidates: list[Layout], need_evidence: bool = False) -> Layout | None:
+    """The first of ``candidates`` that decodes every record of ``store`` exactly; with
+    ``need_evidence`` (a release newer than every known one), only when there is at least
+    one session record to judge by."""
+    from . import smbxsrv
+    from .store import OPEN_DB, TCON_DB
+    from .tdb import TdbFormatError
+
+    records: dict[str, list] = {}
+    try:
+        for kind, name in (("session", SESSION_DB), ("tcon", TCON_DB), ("open", OPEN_DB)):
+            records[kind] = list(store.scan(name)) if store.exists(name) else []
+    except (OSError, TdbFormatError):
+        return None
+    if need_evidence and not records["session"]:
+        return None
+    for layout in candidates:
+        if smbxsrv.decodes_exactly(records, layout):
+            return layout
+    return None
 
 
 def smbd_pid(config: SambaConfig) -> int | None:

@@ -1,4 +1,10 @@
-"""Source: Samba's own ``smbstatus --json`` (Samba 4.17 and later).
+"""Source: Samba's own ``smbstatus --json`` (Samba 4.17 and later), or the text that
+smbstatus prints before 4.17 (which has no ``--json``, and ignores it).
+
+The text (4.13: ``source3/utils/status.c``) lists sessions as PID, Username, Group,
+Machine ``name (ipv4:addr:port)``, Protocol Version, Encryption and Signing; it has no
+session id and no times, so from it SessionId, SecondsExists, SecondsIdle and
+TransportName are unknown (None), said in one warning.
 
 This is Samba's supported interface, and our fallback and test oracle. It knows less than
 the databases themselves: before Samba 4.20 it gives no session creation time, it never
@@ -10,6 +16,8 @@ the opens of the same smbd process and the same uid. What it cannot tell stays `
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import subprocess
 from collections import Counter
@@ -50,7 +58,12 @@ def _run(config: SambaConfig, *flags: str) -> dict[str, Any]:
     try:
         data = json.loads(proc.stdout)
     except json.JSONDecodeError as exc:
-        raise SourceError(f"smbstatus printed output that is not JSON: {exc}") from None
+        version = _TEXT_VERSION.search(proc.stdout)
+        if version:  # a release before 4.17: no --json, its text table instead
+            return {"_text": proc.stdout, "_version": version.group(1)}
+        first = (proc.stdout.strip().splitlines() or [""])[0][:80]
+        raise SourceError(f"smbstatus printed neither JSON nor its session table "
+                          f"({exc}; it began: {first!r})") from None
     if not isinstance(data, dict):
         raise SourceError("smbstatus printed JSON that is not an object")
     return data
@@ -107,6 +120,84 @@ def _uid_of(account: str) -> int | None:
         return None
 
 
+_TEXT_VERSION = re.compile(r"^Samba version (\S+)", re.M)
+_TEXT_SESSION = re.compile(
+    r"^(\d+)\s+(\S+)\s+(\S+)\s+(.*?)\s*\((ip(?:v4|v6):.*?)\)\s+(\S+)\s+(\S+)\s+(\S+)\s*$")
+_TEXT_LOCK = re.compile(r"^(\d+)\s+(\d+)\s+DENY_\S+\s+0x[0-9a-f]+\s", re.M)
+_TEXT_SHARE = re.compile(r"^(\S+)\s+(\d+)\s+\S+\s+\w{3} \w{3} [ \d]\d \d", re.M)
+
+
+def _passwd(config: SambaConfig) -> dict[str, int]:
+    """User name -> uid as the server's root sees them (its chroot's /etc/passwd)."""
+    from .server import foreign_root, smbd_pid
+
+    pid = smbd_pid(config)
+    root = (foreign_root(pid) if pid else None) or "/"
+    users: dict[str, int] = {}
+    try:
+        with open(os.path.join(root, "etc/passwd"), encoding="utf-8") as fh:
+            for line in fh:
+                parts = line.split(":")
+                if len(parts) > 2 and parts[2].isdigit():
+                    users[parts[0]] = int(parts[2])
+    except OSError:
+        pass
+    return users
+
+
+def parse_text(text: str, config: SambaConfig) -> SourceResult:
+    """Sessions from the text smbstatus prints before Samba 4.17 (see the module's notes).
+
+    NumOpens counts the locked files of the session's smbd and user (as the JSON path
+    does); Shares are the services of the session's smbd when it serves only that session.
+    """
+    version = _TEXT_VERSION.search(text)
+    release = version.group(1) if version else "(unknown)"
+    rows = []
+    for line in text.splitlines():
+        m = _TEXT_SESSION.match(line)
+        if m:
+            rows.append(m.groups())
+    uids = _passwd(config)
+    opens: Counter[tuple[str, int]] = Counter((m.group(1), int(m.group(2)))
+                                              for m in _TEXT_LOCK.finditer(text))
+    per_pid = Counter(r[0] for r in rows)
+    services: dict[str, list[str]] = {}
+    for m in _TEXT_SHARE.finditer(text):
+        names = services.setdefault(m.group(2), [])
+        if m.group(1) not in names:
+            names.append(m.group(1))
+    clustered = config.clustering
+    sessions = []
+    for pid, user, _group, machine, address, protocol, enc, sig in rows:
+        host = client_address(address)
+        uid = uids.get(user)
+        sessions.append(SmbSession(
+            session_id=None,  # type: ignore[arg-type]
+            client_computer_name=host,
+            client_user_name=user_name(user, config),
+            cluster_node_name="" if not clustered else None,
+            dialect=samba_dialect_name(protocol),
+            num_opens=None if uid is None else opens.get((pid, uid), 0),
+            scope_name="*" if not clustered else None,
+            seconds_exists=None,
+            seconds_idle=None,
+            transport_name=None,
+            client_netbios_name=machine if machine and machine != host else None,
+            client_guid=None,
+            encryption_cipher=None if enc == "-" else enc,
+            encryption_degree=None,
+            signing_cipher=None if sig in ("-", "partial(") else sig,
+            signing_degree=None,
+            shares=tuple(services.get(pid, ())) if per_pid[pid] == 1 else None,
+            smbd_pid=int(pid),
+            hidden=False,
+        ))
+    warning = (f"Samba {release}'s smbstatus has no --json and prints no session ids or "
+               "times: SessionId, SecondsExists, SecondsIdle and TransportName are unknown")
+    return SourceResult(sessions=sessions, warnings=[warning], source="smbstatus (text)")
+
+
 def _cluster_nodes(config: SambaConfig, warnings: list[str]) -> Any:
     """The cluster's node names from the local ctdbd, or None (with a warning)."""
     from ..errors import ClusterUnavailable
@@ -134,6 +225,8 @@ def read_sessions(config: SambaConfig, now: datetime | None = None) -> SourceRes
     warnings: list[str] = []
     try:
         data = _run(config)
+        if "_text" in data:
+            return parse_text(data["_text"], config)
         full = True
     except SourceError as exc:
         warnings.append(f"{exc}; NumOpens and Shares are unknown for this listing")

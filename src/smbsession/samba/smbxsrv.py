@@ -24,10 +24,9 @@ value starts with a u32 count of watchers and 32 bytes per watcher, then the NDR
 
 from __future__ import annotations
 
-import re
 import struct
 
-from . import ndr
+from . import layouts, ndr
 from .ndr import U32, NdrError, align4, align8, blob_end, sid_end
 
 __all__ = [
@@ -43,6 +42,7 @@ __all__ = [
     "decode_session",
     "decode_tcon",
     "layout_for_version",
+    "layout_named",
     "strip_watchers",
 ]
 
@@ -54,67 +54,141 @@ _MAX_SIDS = 4096
 
 
 class Layout:
-    """What the records of one Samba release look like (see the table above)."""
+    """The decoders' switches for one Samba release, read from its declared layout
+    (:mod:`smbsession.samba.layouts`): which optional fields its records carry.
+
+    Raises :class:`ValueError` when the release declares a field these decoders do not
+    know (a new release with new fields: add them to the decoders, or the reader falls
+    back to smbstatus).
+    """
 
     __slots__ = (
+        "application_key_ptr",
         "channel_transport_type",
+        "crypto_algos",
+        "key",
         "name",
         "open_db_rec",
         "open_session_ids",
+        "open_v1_fields",
+        "release",
         "session_client_guid",
+        "ticket_type",
         "token_claims",
         "user_flags32",
+        "version",
     )
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        open_db_rec: bool = False,
-        user_flags32: bool = False,
-        token_claims: bool = False,
-        session_client_guid: bool = False,
-        channel_transport_type: bool = False,
-        open_session_ids: bool = False,
-    ) -> None:
-        self.name = name
-        self.open_db_rec = open_db_rec
-        self.user_flags32 = user_flags32
-        self.token_claims = token_claims
-        self.session_client_guid = session_client_guid
-        self.channel_transport_type = channel_transport_type
-        self.open_session_ids = open_session_ids
+    def __init__(self, release: layouts.Release) -> None:
+        unknown = [
+            f"{s}.{f.name} ({f.ndr})"
+            for s, fields in release.structures.items()
+            for f in fields
+            if (f.name, f.ndr) not in _DECODED.get(s, ())
+        ]
+        if unknown:
+            raise ValueError(f"Samba {release.name} declares fields the decoders do not "
+                             f"read: {', '.join(unknown)}")
+        has = release.has
+        self.release = release
+        self.name = release.name
+        self.key = release.point
+        self.version = release.info.format_version
+        self.open_db_rec = has("smbXsrv_open_global", "db_rec")
+        self.user_flags32 = has("auth_user_info", "user_flags")
+        self.token_claims = has("security_token", "num_local_claims")
+        self.session_client_guid = has("smbXsrv_session_global", "client_guid")
+        self.channel_transport_type = has("smbXsrv_channel_global", "transport_type")
+        self.open_session_ids = has("smbXsrv_open_global", "session_global_id")
+        self.crypto_algos = has("smbXsrv_session_global", "signing_algo")
+        self.application_key_ptr = has("smbXsrv_session_global", "application_key", "ignore")
+        self.ticket_type = has("auth_session_info", "ticket_type")
+        self.open_v1_fields = has("smbXsrv_open_global", "file_id")
+        # fields that come and go together in these decoders
+        together = (
+            (self.crypto_algos, has("smbXsrv_channel_global", "signing_algo"),
+             has("smbXsrv_session_global", "encryption_cipher")),
+            (self.open_session_ids, has("smbXsrv_open_global", "create_action")),
+            (self.open_v1_fields, has("smbXsrv_open_global", "persistent"),
+             has("smbXsrv_open_global", "app_instance_vhigh")),
+        )
+        for group in together:
+            if len(set(group)) != 1:
+                raise ValueError(f"Samba {release.name}: a partial set of fields "
+                                 "the decoders read together")
 
     def __repr__(self) -> str:
         return f"Layout({self.name!r})"
 
 
-_LAYOUTS = {
-    "4.17": Layout("4.17", open_db_rec=True),
-    "4.18": Layout("4.18", open_db_rec=True),
-    "4.19": Layout("4.19", user_flags32=True),
-    "4.20": Layout("4.20", user_flags32=True, token_claims=True, session_client_guid=True),
-    "4.21": Layout("4.21", user_flags32=True, token_claims=True, session_client_guid=True),
-    "4.22": Layout("4.22", user_flags32=True, token_claims=True, session_client_guid=True),
-    "4.23": Layout(
-        "4.23",
-        user_flags32=True,
-        token_claims=True,
-        session_client_guid=True,
-        channel_transport_type=True,
-        open_session_ids=True,
-    ),
-}
+#: The newest release whose fields the fast decoders below were written for: a field
+#: declared for a later release is one they do not read.
+DECODERS_KNOW = "4.25"
+
+
+def _decoded() -> dict[str, set[tuple[str, str]]]:
+    """Every (field, NDR type) the fast decoders below read, per structure."""
+    return {s: {(f.name, f.ndr) for f in layouts.fields_at_or_before(s, DECODERS_KNOW)}
+            for s in layouts.STRUCTURES}
+
+
+_DECODED = _decoded()
+_LAYOUTS: dict[str, Layout] = {}
 
 #: Samba releases whose record layout this module knows.
-KNOWN_LAYOUTS: tuple[str, ...] = tuple(_LAYOUTS)
+KNOWN_LAYOUTS: tuple[str, ...] = tuple(r.name for r in layouts.RELEASES)
+
+
+def layout_candidates(samba_version: str) -> list[Layout]:
+    """The layouts Samba ``samba_version`` ("4.13.13-Debian", "4.22") may write, most
+    likely first (two where a distribution may have backported fields: see
+    :func:`smbsession.samba.layouts.variants`). KeyError when not declared."""
+    out = []
+    for rel in layouts.variants(samba_version):
+        layout = _LAYOUTS.get(rel.point)
+        if layout is None:
+            layout = _LAYOUTS[rel.point] = Layout(rel)
+        out.append(layout)
+    return out
+
+
+def layout_named(samba_version: str) -> Layout:
+    """The most likely layout of ``samba_version``; KeyError when not declared."""
+    return layout_candidates(samba_version)[0]
 
 
 def layout_for_version(samba_version: str | None) -> Layout | None:
-    """Return the layout for a Samba version string (``"4.17.12-Debian"``), or None
-    when this module does not know that release."""
-    m = re.match(r"(\d+)\.(\d+)\.", samba_version or "")
-    return _LAYOUTS.get(f"{m.group(1)}.{m.group(2)}") if m else None
+    """Return the most likely layout for a Samba version string (``"4.17.12-Debian"``),
+    or None when this module does not know that release."""
+    name = layouts.series(samba_version)
+    if name is None or name not in KNOWN_LAYOUTS:
+        return None
+    return layout_named(samba_version or name)
+
+
+def decodes_exactly(records: dict[str, list], layout: Layout) -> bool:
+    """Whether every record decodes exactly with ``layout``: every byte consumed, each
+    global id equal to its key (4-byte big-endian), every string valid.
+
+    ``records`` maps ``session``/``tcon``/``open`` to ``TdbRecord``-like objects
+    (``key``, ``value``). Used to choose between candidate layouts and to accept the
+    newest known layout for a release newer than every declared one.
+    """
+    decoders = {"session": (decode_session, "session_global_id"),
+                "tcon": (decode_tcon, "tcon_global_id"),
+                "open": (decode_open, "open_global_id")}
+    try:
+        for kind, recs in records.items():
+            decode, id_name = decoders[kind]
+            for r in recs:
+                if len(r.key) != 4:
+                    return False
+                got = decode(r.value, layout)
+                if getattr(got, id_name) != int.from_bytes(r.key, "big"):
+                    return False
+    except NdrError:
+        return False
+    return True
 
 
 class _Record:
@@ -369,11 +443,16 @@ _STR_HDR = struct.Struct("<III").unpack_from  # size, offset, length
 _TWO_U32 = struct.Struct("<II").unpack_from
 _EIGHT_U32 = struct.Struct("<8I").unpack_from
 _PERSISTENT_VOLATILE = struct.Struct("<QQ")
+_U16 = struct.Struct("<H").unpack_from
+_SESSION_FLAGS_OLD = struct.Struct("<BB")  # 4.13, 4.14: signing_flags, encryption_flags
 
 
-def _check_header(version: int, level: int, referent: int) -> None:
-    if version != 0 or level != 0 or referent == 0:
-        raise NdrError(f"record version {version}/{level} is not version 0")
+def _check_header(version: int, level: int, referent: int, layout: Layout) -> None:
+    """Check a ``*B`` header: format version 0 has a unique info pointer (a referent id,
+    never 0); version 1 a ``[ref]`` one (nothing marshalled: bytes 12..15 are padding)."""
+    if version != layout.version or level != version or (version == 0 and referent == 0):
+        raise NdrError(f"record of format version {version}/{level}; Samba {layout.name} "
+                       f"writes version {layout.version}")
 
 
 def _channel(d: bytes, p: int, layout: Layout) -> tuple[Channel, int]:
@@ -390,8 +469,13 @@ def _channel(d: bytes, p: int, layout: Layout) -> tuple[Channel, int]:
         p += 12 + length
     p = (p + 3) & ~3
     p = ((p + 4 + U32(d, p)[0]) + 3) & ~3  # signing_key_blob
-    _, _, _, algo, cipher = _CHANNEL_TAIL.unpack_from(d, p)
-    p += 16
+    if layout.crypto_algos:
+        _, _, _, algo, cipher = _CHANNEL_TAIL.unpack_from(d, p)
+        p += 16
+    else:  # 4.13, 4.14: no signing_algo
+        algo = 0
+        cipher = _U16(d, p + 12)[0]
+        p += 14
     transport = None
     if layout.channel_transport_type:
         transport = d[p]
@@ -445,7 +529,8 @@ def _auth(d: bytes, p: int, layout: Layout) -> tuple[tuple, int]:
     p += 20
     p = ((p + 4 + U32(d, p)[0] + 3) & ~3) + 4  # session_key, [ignore] credentials
     p = align4(p) + 16  # unique_session_token
-    p = ((p + 1) & ~1) + 2  # ticket_type
+    if layout.ticket_type:
+        p = ((p + 1) & ~1) + 2
     user_sid = uid = gid = account = domain = unix_name = None
     if token_p:
         user_sid, p = _security_token(d, p, layout)
@@ -506,7 +591,7 @@ def _auth_memo_key(d: bytes, p: int) -> bytes:
 
 
 def _auth_memoized(d: bytes, p: int, layout: Layout) -> tuple:
-    memo_key = (layout.name, _auth_memo_key(d, p))
+    memo_key = (layout.key, _auth_memo_key(d, p))
     found = _AUTH_MEMO.get(memo_key)
     if found is None:
         found, end = _auth(d, p, layout)
@@ -540,16 +625,23 @@ def decode_session(value: bytes, layout: Layout) -> SessionGlobal:
             auth_p,
             dialect,
         ) = _SESSION_HEAD.unpack_from(d, 0)
-        _check_header(version, level, referent)
+        _check_header(version, level, referent, layout)
         p = _SESSION_HEAD.size
         client_guid = None
         if layout.session_client_guid:
             client_guid, p = ndr.guid(d, p)
-        sign_flags, sign_algo, enc_flags, enc_cipher = _SESSION_CRYPTO.unpack_from(d, p)
-        p += _SESSION_CRYPTO.size
-        for _ in range(4):  # signing, encryption, decryption, application key blobs,
+        if layout.crypto_algos:
+            sign_flags, sign_algo, enc_flags, enc_cipher = _SESSION_CRYPTO.unpack_from(d, p)
+            p += _SESSION_CRYPTO.size
+        else:
+            sign_flags, enc_flags = _SESSION_FLAGS_OLD.unpack_from(d, p)
+            sign_algo = enc_cipher = 0
+            p += 2
+        for _ in range(3):  # signing, encryption, decryption key blobs,
             p = (p + 3) & ~3  # each followed by its [ignore] key pointer
             p = ((p + 4 + U32(d, p)[0] + 3) & ~3) + 4
+        p = (p + 3) & ~3  # the application key blob (and from 4.15 its pointer)
+        p = ((p + 4 + U32(d, p)[0] + 3) & ~3) + (4 if layout.application_key_ptr else 0)
         num_channels = U32(d, p)[0]
         if not 1 <= num_channels <= _MAX_CHANNELS:
             raise NdrError(f"session has {num_channels} channels (1 to {_MAX_CHANNELS})")
@@ -603,7 +695,7 @@ def decode_tcon(value: bytes, layout: Layout) -> TconGlobal:
             unique,
             creation,
         ) = _TCON_HEAD.unpack_from(value, 0)
-        _check_header(version, level, referent)
+        _check_header(version, level, referent, layout)
         share, p = ndr.string(value, _TCON_HEAD.size)
         enc_flags = value[p]
         session_id, sign_flags = struct.unpack_from("<IB", value, align4(p + 1))
@@ -628,7 +720,7 @@ def decode_open(value: bytes, layout: Layout) -> OpenGlobal:
     """Decode a value of ``smbXsrv_open_global.tdb``."""
     try:
         version, _seq, level, referent = _OPEN_HEAD.unpack_from(value, 0)
-        _check_header(version, level, referent)
+        _check_header(version, level, referent, layout)
         p = 16 + (8 if layout.open_db_rec else 0)  # [ignore] db_rec, padded to 8
         pid, task, vnn, unique = _SERVER_ID.unpack_from(value, p)
         p += 24
@@ -641,16 +733,23 @@ def decode_open(value: bytes, layout: Layout) -> OpenGlobal:
         p = align8(p + 4)
         persistent, volatile = _PERSISTENT_VOLATILE.unpack_from(value, p)
         p += 16
+        if layout.open_v1_fields:
+            p += 28  # file_id (3 udlong), name_hash
         p = align4(p)
         owner_end = sid_end(value, p)
         owner = value[p:owner_end]
         p = owner_end
         open_time = struct.unpack_from("<Q", value, align4(p))[0]
         p = align4(p) + 8 + 48  # open_time; create_guid, client_guid, app_instance_id
+        if layout.open_v1_fields:
+            p = align8(p) + 16  # app_instance_vhigh, app_instance_vlow
         if layout.open_session_ids:
             p += 4  # create_action
         disconnect, _timeout, durable = struct.unpack_from("<QIB", value, p)
-        p = blob_end(value, p + 13)  # backend_cookie
+        p += 13
+        if layout.open_v1_fields:
+            p += 1  # persistent
+        p = blob_end(value, p)  # backend_cookie
         p = align8(((p + 1) & ~1) + 2) + 8 + 64  # channel_sequence, generation, locks
     except (struct.error, IndexError) as exc:
         raise NdrError(f"open record ends early: {exc}") from None

@@ -12,10 +12,15 @@ Where each property comes from:
 - ClientComputerName / TransportName: the first channel's remote / local address.
 - ClientUserName: ``domain_name\\account_name`` of the session's authentication.
 - Dialect: ``connection_dialect`` in Windows' spelling.
-- NumOpens: the session's open files. Before Samba 4.23 an open record names its smbd
-  and its owner's SID, not its session, so opens are counted per (smbd, user SID); when
-  one smbd holds several sessions of the same user, that count is shared and NumOpens is
-  unknown (None) for those sessions rather than guessed.
+- NumOpens: the session's open files. From Samba 4.23 an open record names its session:
+  exact. Before, it names its smbd and its owner's SID, so opens are counted per group of
+  sessions with the same (smbd, user SID); when a group has several sessions, the count
+  is still exact where it can be known: a group with no opens gives 0 to each session; a
+  session without a tree connect holds no open (0); when only one session of the group
+  has tree connects, it holds all the group's opens. Otherwise None, never guessed.
+  (locking.tdb does not help split further: its entries name the share's path, smbd, uid
+  and open time, but not the smbXsrv open: ``share_file_id`` is a per-process counter,
+  ``fsp_set_gen_id`` in source3/smbd/files.c.)
 - SecondsExists: now minus ``creation_time``.
 - SecondsIdle: the kernel's time since the client last sent data on the session's TCP
   connection (``tcpi_last_data_recv``); sessions sharing a connection share it.
@@ -238,6 +243,8 @@ def _read(server: Server, layout: Layout, now: float) -> SourceResult:
     )
     owners = Counter((g.channels[0].server_id.vnn, g.channels[0].server_id.pid,
                       g.user_sid_raw) for g in sessions)
+    with_tcons = Counter((g.channels[0].server_id.vnn, g.channels[0].server_id.pid,
+                          g.user_sid_raw) for g in sessions if g.session_global_id in shares)
     clustered = config.clustering
     # A clustered server: node names from ctdbd; the kernel's TCP facts only for the
     # sessions this node serves (another node's connections are in its own kernel: its
@@ -288,10 +295,10 @@ def _read(server: Server, layout: Layout, now: float) -> SourceResult:
             num_opens: int | None = open_counts.by_session[g.session_global_id]
         elif open_counts.by_session_known:
             num_opens = 0
-        elif owners[owner] == 1:
-            num_opens = open_counts.by_owner.get(owner, 0)
         else:
-            num_opens = None
+            num_opens = _group_share(owners[owner], with_tcons[owner],
+                                     open_counts.by_owner.get(owner, 0),
+                                     g.session_global_id in shares)
         created = g.creation_time
         authenticated = g.account_name is not None
         out.append(
@@ -325,6 +332,20 @@ def _read(server: Server, layout: Layout, now: float) -> SourceResult:
         )
     out.sort(key=lambda s: s.session_id)
     return SourceResult(sessions=out, warnings=warnings, source=f"tdb (Samba {layout.name} layout)")
+
+
+def _group_share(sessions: int, sessions_with_tcons: int, opens: int,
+                 has_tcons: bool) -> int | None:
+    """NumOpens of one session of a group of ``sessions`` sessions of one user in one smbd
+    (before Samba 4.23), which together hold ``opens`` open files; None when it cannot be
+    known (see the module's notes)."""
+    if sessions == 1 or opens == 0:
+        return opens
+    if not has_tcons:
+        return 0
+    if sessions_with_tcons == 1:
+        return opens
+    return None
 
 
 class _OpenCounts:
