@@ -1,0 +1,141 @@
+"""Privilege separation: a root reader behind a socket pair, an unprivileged HTTP front.
+
+Reading Samba's databases needs root (they are mode 0600), serving HTTP does not. Started
+as root, the exporter forks before it serves anything:
+
+- the **reader** (child) stays root and keeps nothing but its end of a unix socket pair.
+  It understands one request, ``read``, and answers with the sessions as JSON. It takes
+  no parameter from the front (the smb.conf was fixed when it was forked), so a
+  compromised front can read sessions — what it would serve anyway — and nothing else:
+  no closing, no files, no other server.
+- the **front** (parent) drops to an unprivileged user (``--user``, default ``nobody``:
+  supplementary groups cleared, then gid, then uid) after it has bound its port and
+  read its TLS key, and serves HTTP. It parses HTTP and YAML, the attack surface, as
+  that user.
+
+Each answer is length-prefixed (8-byte big-endian length, then UTF-8 JSON), so the two
+sides cannot lose their place in the stream. If the reader dies, the front exits (its
+service manager restarts both).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import socket
+import struct
+import threading
+
+from ..errors import SmbSessionError, SourceError
+from ..model import ATTRIBUTE_OF, SmbSession
+
+__all__ = ["PrivilegedReader", "drop_privileges", "fork_reader"]
+
+_LENGTH = struct.Struct(">Q")
+_MAX_ANSWER = 1 << 31
+
+
+def _encode(sessions: list[SmbSession], warnings: list[str]) -> bytes:
+    rows = [{**s.to_dict(), "_hidden": s.hidden} for s in sessions]
+    return json.dumps({"sessions": rows, "warnings": warnings}).encode()
+
+
+def _decode(data: bytes) -> tuple[list[SmbSession], list[str]]:
+    answer = json.loads(data)
+    if "error" in answer:
+        raise SourceError(str(answer["error"]))
+    sessions = []
+    for row in answer["sessions"]:
+        fields = {ATTRIBUTE_OF[k]: v for k, v in row.items() if k in ATTRIBUTE_OF}
+        if isinstance(fields.get("shares"), list):
+            fields["shares"] = tuple(fields["shares"])
+        sessions.append(SmbSession(**fields, hidden=bool(row.get("_hidden"))))
+    return sessions, [str(w) for w in answer["warnings"]]
+
+
+def _recv_exactly(sock: socket.socket, size: int) -> bytes:
+    chunks = []
+    while size:
+        chunk = sock.recv(min(size, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def _serve(sock: socket.socket, smb_conf: str | None) -> None:
+    """The reader's loop: one ``read`` request, one answer, until the front goes away."""
+    import smbsession
+
+    stream = sock.makefile("rb")
+    while True:
+        line = stream.readline()
+        if not line:
+            return
+        if line != b"read\n":
+            answer = json.dumps({"error": "the reader only answers 'read'"}).encode()
+        else:
+            try:
+                result = smbsession.read_sessions(smb_conf)
+                answer = _encode(result.sessions, list(result.warnings))
+            except SmbSessionError as exc:
+                answer = json.dumps({"error": str(exc)}).encode()
+            except Exception as exc:  # the reader must outlive any one failed read
+                answer = json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode()
+        sock.sendall(_LENGTH.pack(len(answer)) + answer)
+
+
+def fork_reader(smb_conf: str | None) -> tuple[int, PrivilegedReader]:
+    """Fork the root reader; return its pid and the front's :class:`PrivilegedReader`.
+    Call before any thread is started."""
+    front, back = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    pid = os.fork()
+    if pid == 0:  # the reader
+        code = 0
+        try:
+            front.close()
+            _serve(back, smb_conf)
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    back.close()
+    return pid, PrivilegedReader(front)
+
+
+class PrivilegedReader:
+    """The front's side: asks the root reader for the sessions (one request at a time)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self._lock = threading.Lock()
+
+    def __call__(self) -> tuple[list[SmbSession], list[str]]:
+        with self._lock:
+            try:
+                self.sock.sendall(b"read\n")
+                (size,) = _LENGTH.unpack(_recv_exactly(self.sock, _LENGTH.size))
+                if size > _MAX_ANSWER:
+                    raise SourceError(f"the root reader's answer is too long ({size} bytes)")
+                data = _recv_exactly(self.sock, size)
+            except (EOFError, OSError) as exc:
+                raise SourceError(f"the root reader is gone ({exc or 'end of stream'})") from None
+        return _decode(data)
+
+
+def drop_privileges(user: str) -> None:
+    """Become ``user`` for good: supplementary groups cleared, its group, its uid.
+    Raises :class:`~smbsession.errors.InvalidParameter` for an unknown user."""
+    from ..errors import InvalidParameter
+
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise InvalidParameter(f"--user: '{user}' is not a user of this system") from None
+    os.setgroups([])
+    os.setgid(entry.pw_gid)
+    os.setuid(entry.pw_uid)
+    if os.getuid() == 0 and entry.pw_uid != 0:  # pragma: no cover - defensive
+        raise OSError("could not drop root privileges")
