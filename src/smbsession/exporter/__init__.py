@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from ..errors import InvalidParameter
 
@@ -75,6 +76,30 @@ def _params():  # type: ignore[no-untyped-def]
     )
 
 
+def _preload(web_config: object) -> None:
+    """Import now what serving imports lazily: after the privileges are dropped, the
+    Python installation may not be readable any more (a root-only prefix)."""
+    import base64  # noqa: F401
+    import hashlib  # noqa: F401
+    import heapq  # noqa: F401
+    import json  # noqa: F401
+    import urllib.parse  # noqa: F401
+
+    from prometheus_client import exposition, openmetrics  # noqa: F401
+    from prometheus_client.openmetrics import exposition as om
+
+    from .collector import BuildInfo, registry_for
+    from .metrics import Limits, TrafficLedger, session_families
+
+    registry = registry_for(None)
+    exposition.generate_latest(registry)
+    om.generate_latest(registry)
+    list(session_families([], TrafficLedger(), Limits(per_session=True)))
+    BuildInfo()
+    if getattr(web_config, "users", None):
+        import bcrypt  # noqa: F401
+
+
 def main(argv: Sequence[str]) -> int:
     """Run the exporter until SIGTERM or Ctrl-C; return the exit code."""
     from ..cli.binder import Binder, wants_help
@@ -82,14 +107,14 @@ def main(argv: Sequence[str]) -> int:
     if wants_help(argv) or "--help" in argv or "-h" in argv:
         sys.stdout.write(USAGE)
         return 0
-    args = Binder("smbsession exporter", _params()).bind(argv)
+    args: dict[str, Any] = Binder("smbsession exporter", _params()).bind(argv)
     try:
         import prometheus_client  # noqa: F401
     except ImportError:
         print("smbsession exporter needs prometheus_client: pip install "
               "'smbsession[exporter]'", file=sys.stderr)
         return 1
-    from .collector import LocalReader, SessionCollector, registry_for
+    from .collector import LocalReader, Reader, RemoteReader, SessionCollector, registry_for
     from .metrics import Limits
     from .privsep import drop_privileges, fork_reader
     from .server import ExporterServer, Probes
@@ -115,23 +140,34 @@ def main(argv: Sequence[str]) -> int:
     web_config = load_web_config(args.get("web_config_file"))
     user = str(args.get("user", "nobody"))
 
+    from ..remote.fleet import LOCAL_NAMES
+
+    local_probes = any(t.strip().lower() in LOCAL_NAMES for t in targets)
     reader_pid = None
-    reader = LocalReader(smb_conf)
-    if local and os.geteuid() == 0 and user != "root":
-        reader_pid, reader = fork_reader(smb_conf)  # type: ignore[assignment]
+    reader: Reader = LocalReader(smb_conf)
+    if (local or local_probes) and os.geteuid() == 0 and user != "root":
+        reader_pid, reader = fork_reader(smb_conf)
     collector = SessionCollector(reader, limits, name="localhost") if local else None
+
+    def probe_reader(target: str) -> Reader:
+        if target.strip().lower() in LOCAL_NAMES:
+            return reader
+        return RemoteReader(target)
+
     try:
-        server = ExporterServer((host, port), registry_for(collector), Probes(targets, limits),
-                                web_config)
+        server = ExporterServer((host, port), registry_for(collector),
+                                Probes(targets, limits, probe_reader), web_config)
     except OSError as exc:
         raise InvalidParameter(f"--listen: cannot listen on {host}:{port} "
                                f"({exc.strerror or exc})") from None
     if os.geteuid() == 0 and user != "root":
+        _preload(web_config)
         drop_privileges(user)
     scheme = "https" if web_config.ssl_context else "http"
-    log.info("listening on %s://%s:%d/metrics%s%s", scheme, host if ":" not in host
-             else f"[{host}]", port, " (root reader pid %d, HTTP as %s)" % (reader_pid, user)
-             if reader_pid else "", f"; probe targets: {', '.join(targets)}" if targets else "")
+    shown = host if ":" not in host else f"[{host}]"
+    split = f" (root reader pid {reader_pid}, HTTP as {user})" if reader_pid else ""
+    probes = f"; probe targets: {', '.join(targets)}" if targets else ""
+    log.info("listening on %s://%s:%d/metrics%s%s", scheme, shown, port, split, probes)
 
     stop = threading.Event()
 

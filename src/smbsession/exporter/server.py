@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import CollectorRegistry
 
-from .collector import RemoteReader, SessionCollector, registry_for
+from .collector import Reader, RemoteReader, SessionCollector, registry_for
 from .metrics import Limits
 from .webconfig import WebConfig
 
@@ -35,10 +35,10 @@ class Probes:
     its traffic counters carry over from one probe to the next)."""
 
     def __init__(self, targets: Sequence[str], limits: Limits,
-                 reader: Callable[[str], Callable[[], tuple]] | None = None) -> None:
+                 reader: Callable[[str], Reader] | None = None) -> None:
         self.allowed = list(dict.fromkeys(targets))
         self.limits = limits
-        self.reader = reader or (lambda target: RemoteReader(target))
+        self.reader: Callable[[str], Reader] = reader or RemoteReader
         self._registries: dict[str, CollectorRegistry] = {}
         self._lock = threading.Lock()
 
@@ -64,7 +64,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: ExporterServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         log.debug("%s %s", self.address_string(), format % args)
 
     def _send(self, code: int, body: bytes, content_type: str = "text/plain; charset=utf-8",
@@ -78,10 +78,10 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self.do_GET()
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         config = self.server.web_config
         if not config.authorized(self.headers.get("Authorization")):
             self._send(401, b"Unauthorized\n",
@@ -102,8 +102,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._expose(registry)
         elif url.path == "/":
-            targets = ", ".join(self.server.probes.allowed) or "(none)"
-            self._send(200, _INDEX.format(targets=targets).encode(),
+            allowed = ", ".join(self.server.probes.allowed) or "(none)"
+            self._send(200, _INDEX.format(targets=allowed).encode(),
                        "text/html; charset=utf-8")
         else:
             self._send(404, b"Not Found\n")
