@@ -64,7 +64,7 @@ class Exporter:
 
 @contextlib.contextmanager
 def exporter(lab: Lab | None, *args: str, port: int | None = None,
-             scheme: str = "http") -> Iterator[Exporter]:
+             scheme: str = "http", env: dict[str, str] | None = None) -> Iterator[Exporter]:
     """Start ``smbsession exporter`` for ``lab`` on a free loopback port; stop it after."""
     port = port or free_port()
     conf = ["-SmbConf", str(lab.conf_path)] if lab is not None else []
@@ -72,7 +72,7 @@ def exporter(lab: Lab | None, *args: str, port: int | None = None,
         [sys.executable, "-m", "smbsession", "exporter", "--listen", f"127.0.0.1:{port}",
          *conf, *args],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": SRC})
+        env={**os.environ, "PYTHONPATH": SRC, **(env or {})})
     context = ssl._create_unverified_context() if scheme == "https" else None
     running = Exporter(proc, port, scheme)
 
@@ -347,3 +347,40 @@ def test_bad_options_are_one_clear_line() -> None:
         assert out.returncode != 0, args
         assert word.lower() in out.stderr.lower(), (args, out.stderr)
         assert "Traceback" not in out.stderr
+
+
+@pytest.fixture(scope="module")
+def sshd() -> Iterator[object]:
+    from helpers.sshd import SSHD, LabSshd
+
+    if not SSHD.exists():
+        pytest.skip("openssh-server is not installed (make test installs it)")
+    base = Path(tempfile.mkdtemp(prefix="smbsession-sshd-"))
+    server = LabSshd(base)
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def ssh_home(sshd: object, home: Path) -> dict[str, str]:
+    """A HOME whose ~/.ssh trusts the test sshd and holds its client key."""
+    dot = home / ".ssh"
+    dot.mkdir(mode=0o700)
+    shutil.copyfile(sshd.base / "known_hosts", dot / "known_hosts")  # type: ignore[attr-defined]
+    shutil.copyfile(sshd.base / "client_key", dot / "id_ed25519")  # type: ignore[attr-defined]
+    (dot / "id_ed25519").chmod(0o600)
+    return {"HOME": str(home), "SSH_AUTH_SOCK": ""}
+
+
+def test_probe_over_ssh(lab: Lab, alice_bob, sshd, tmp_path: Path) -> None:
+    pytest.importorskip("asyncssh")
+    target = f"ssh://root@127.0.0.1:{sshd.port}"
+    env = ssh_home(sshd, tmp_path)
+    with exporter(lab, "-CimSession", target, "--user", "root", env=env) as running:
+        text = running.get("/probe?" + urllib.parse.urlencode({"target": target}))
+        assert value(text, "smbsession_up") == 1, running.log()
+        assert sum(s.value for s in families(text)["smbsession_sessions"]) == listing_count(lab)
+        received = value(text, "smbsession_client_received_bytes_total", client="127.0.0.1")
+        assert received and received > 0

@@ -102,10 +102,12 @@ def test_without_a_terminal_it_says_so_in_one_line() -> None:
 class Tmux:
     """A private tmux server running one command in a pane of a given size."""
 
-    def __init__(self, command: list[str], width: int = 130, height: int = 24) -> None:
+    def __init__(self, command: list[str], width: int = 130, height: int = 24,
+                 env: dict[str, str] | None = None) -> None:
         self.socket = f"smbsession-top-{uuid.uuid4().hex[:8]}"
         # $COLUMNS/$LINES of the test's own terminal would override the pane's size.
-        argv = ["env", "-u", "COLUMNS", "-u", "LINES", f"PYTHONPATH={SRC}", *command]
+        argv = ["env", "-u", "COLUMNS", "-u", "LINES", f"PYTHONPATH={SRC}",
+                *(f"{k}={v}" for k, v in (env or {}).items()), *command]
         line = " ".join(shlex.quote(a) for a in argv)
         self.tmux("new-session", "-d", "-s", "top", "-x", str(width), "-y", str(height),
                   f"{line}; echo EXIT=$?; sleep 60")
@@ -134,8 +136,9 @@ class Tmux:
 
 
 @contextlib.contextmanager
-def top(*args: str, width: int = 130, height: int = 24) -> Iterator[Tmux]:
-    pane = Tmux([sys.executable, "-m", "smbsession", "top", *args], width, height)
+def top(*args: str, width: int = 130, height: int = 24,
+        env: dict[str, str] | None = None) -> Iterator[Tmux]:
+    pane = Tmux([sys.executable, "-m", "smbsession", "top", *args], width, height, env)
     try:
         yield pane
     finally:
@@ -239,3 +242,30 @@ def test_top_closes_the_selected_session_after_confirmation(lab: Lab) -> None:
         assert f"{sid}: closed" in screen
         pane.keys("q")
         assert "EXIT=0" in pane.wait(lambda s: "EXIT=" in s)
+
+
+@pytest.mark.skipif(TMUX is None, reason="tmux is not installed (make monitor-deps)")
+def test_top_over_ssh(lab: Lab, alice_bob, tmp_path) -> None:
+    pytest.importorskip("asyncssh")
+    import tempfile
+    from pathlib import Path
+
+    from helpers.sshd import SSHD, LabSshd
+
+    if not SSHD.exists():
+        pytest.skip("openssh-server is not installed (make test installs it)")
+    from test_exporter import ssh_home
+
+    base = Path(tempfile.mkdtemp(prefix="smbsession-sshd-"))
+    sshd = LabSshd(base)
+    try:
+        target = f"ssh://root@127.0.0.1:{sshd.port}"
+        with top("-SmbConf", str(lab.conf_path), "-CimSession", target,
+                 "-ClientUserName", "labalice", env=ssh_home(sshd, tmp_path)) as pane:
+            screen = pane.wait(lambda s: "LABSRV\\labalice" in s)
+            assert target in screen.splitlines()[0] and "LABSRV\\labbob" not in screen
+            pane.keys("q")
+            assert "EXIT=0" in pane.wait(lambda s: "EXIT=" in s)
+    finally:
+        sshd.stop()
+        shutil.rmtree(base, ignore_errors=True)

@@ -37,7 +37,8 @@ each scrape, and those of the -CimSession targets (ssh://host...) on /probe?targ
 
   --listen ADDR:PORT      where to listen (default {DEFAULT_LISTEN}; ':{DEFAULT_PORT}' for every
                           interface, '[::1]:{DEFAULT_PORT}' for IPv6)
-  -SmbConf PATH           the smb.conf of the local server (default: Samba's own)
+  -SmbConf PATH           the smb.conf of the local server, and of ssh:// targets on
+                          theirs (default: Samba's own)
   -CimSession T,...       the targets /probe may read (and only those); with it, /metrics
                           reads no local server unless --local is given too
   --local                 serve the local server on /metrics even with -CimSession
@@ -152,7 +153,7 @@ def main(argv: Sequence[str]) -> int:
     def probe_reader(target: str) -> Reader:
         if target.strip().lower() in LOCAL_NAMES:
             return reader
-        return RemoteReader(target)
+        return RemoteReader(target, smb_conf)
 
     try:
         server = ExporterServer((host, port), registry_for(collector),

@@ -137,5 +137,7 @@ def drop_privileges(user: str) -> None:
     os.setgroups([])
     os.setgid(entry.pw_gid)
     os.setuid(entry.pw_uid)
+    os.environ["HOME"] = entry.pw_dir  # its ~/.ssh for ssh:// probe targets
+    os.environ["USER"] = os.environ["LOGNAME"] = entry.pw_name
     if os.getuid() == 0 and entry.pw_uid != 0:  # pragma: no cover - defensive
         raise OSError("could not drop root privileges")
