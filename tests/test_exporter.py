@@ -384,3 +384,109 @@ def test_probe_over_ssh(lab: Lab, alice_bob, sshd, tmp_path: Path) -> None:
         assert sum(s.value for s in families(text)["smbsession_sessions"]) == listing_count(lab)
         received = value(text, "smbsession_client_received_bytes_total", client="127.0.0.1")
         assert received and received > 0
+
+
+CARD_USERS, CARD_SESSIONS, CARD_PREFIX = 500, 2000, "smbcard"
+
+
+@contextlib.contextmanager
+def many_users(lab: Lab, count: int) -> Iterator[list[str]]:
+    """``count`` more accounts ``smbcard000``... with labalice's password: Unix accounts
+    made with useradd (primary group users, so no new groups), Samba accounts
+    imported with pdbedit from an smbpasswd file carrying labalice's hashes (no password
+    on any command line). The Unix accounts are removed after; the Samba ones go with
+    the lab's passdb."""
+    names = [f"{CARD_PREFIX}{i:03d}" for i in range(count)]
+    root = lab.chroot or Path("/")
+    wrap = ["chroot", str(root)] if lab.chroot else []
+    pdbedit = [*wrap, "pdbedit", "-s", str(lab.server_conf_path if lab.chroot is None else
+                                          "/" / lab.server_conf_path.relative_to(root))]
+    existing = {line.split(":")[0] for line in (root / "etc/passwd").read_text().splitlines()}
+    assert not existing & set(names), "accounts of an earlier run are left: userdel them"
+    # One shell for all (Debian's newusers sets each password through PAM: slower).
+    made = subprocess.run([*wrap, "sh", "-c", "; ".join(
+        f"useradd -M -N -g 100 -s /usr/sbin/nologin -c 'smbsession test' {n} || exit 1"
+        for n in names)], capture_output=True, text=True, check=False)
+    work = Path(tempfile.mkdtemp(dir=root / "tmp"))
+    try:
+        assert made.returncode == 0, made.stderr
+        listed = subprocess.run([*pdbedit, "-Lw"], capture_output=True, text=True,
+                                check=True).stdout
+        alice = next(line for line in listed.splitlines() if line.startswith("labalice:"))
+        hashes = alice.split(":", 2)[2]
+        uids = dict(line.split(":")[0:3:2] for line in
+                    (root / "etc/passwd").read_text().splitlines())
+        path = work / "smbpasswd"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write("".join(f"{n}:{uids[n]}:{hashes}\n" for n in names))
+        inside = path if lab.chroot is None else "/" / path.relative_to(root)
+        subprocess.run([*pdbedit, "-i", f"smbpasswd:{inside}"], capture_output=True,
+                       text=True, check=True)
+        yield names
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        # The Samba accounts live in the lab's passdb, which goes with the lab.
+        script = "; ".join(f"userdel {n}" for n in names)
+        subprocess.run([*wrap, "sh", "-c", script], capture_output=True, check=False)
+
+
+def _open_sessions(lab: Lab, users: list[str], password: str, keep: list,
+                   errors: list[str]) -> None:
+    from smbprotocol.connection import Connection
+    from smbprotocol.session import Session
+
+    try:
+        conn = Connection(uuid.uuid4(), "127.0.0.1", lab.port)
+        conn.connect()
+        keep.append(conn)
+        for user in users:
+            session = Session(conn, user, password, require_encryption=False)
+            session.connect()
+            keep.append(session)
+    except Exception as exc:
+        errors.append(repr(exc))
+
+
+def test_cardinality_stays_within_its_caps_with_2000_sessions_of_500_users() -> None:
+    # The host's Samba (4.17): 4.22 in the chroot takes some 0.3 s per session setup here
+    # once a connection has a few, which would make this test take minutes.
+    with running_lab("exp-card") as own:
+        _cardinality(own)
+
+
+def _cardinality(lab: Lab) -> None:
+    password = lab.user("labalice").password
+    with many_users(lab, CARD_USERS) as names:
+        users = [names[i % CARD_USERS] for i in range(CARD_SESSIONS)]
+        keep: list = []
+        errors: list[str] = []
+        threads = [threading.Thread(target=_open_sessions,
+                                    args=(lab, users[i::4], password, keep, errors))
+                   for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        try:
+            assert not errors, errors[:3]
+            with exporter(lab, "--top", "10", "--per-session", "--max-sessions",
+                          "500") as running:
+                text = running.get()
+        finally:
+            for conn in keep:
+                if hasattr(conn, "disconnect"):
+                    with contextlib.suppress(Exception):
+                        conn.disconnect(False)
+    found = families(text)
+    total = sum(s.value for s in found["smbsession_sessions"])
+    assert total >= CARD_SESSIONS
+    user_labels = {s.labels["user"] for s in found["smbsession_user_sessions"]}
+    assert len(user_labels) == 11 and "other" in user_labels
+    assert sum(s.value for s in found["smbsession_user_sessions"]) == total
+    assert len(found["smbsession_client_sessions"]) <= 11
+    assert len(found["smbsession_sessions"]) <= 6 * 4 * 4
+    assert len(found["smbsession_session_info"]) == 500
+    assert value(text, "smbsession_session_series_dropped") == total - 500
+    series = sum(len(samples) for samples in found.values())
+    assert series < 3000, series  # 500 sessions x 5 series, plus a few dozen
