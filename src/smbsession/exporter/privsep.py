@@ -4,7 +4,7 @@ Reading Samba's databases needs root (they are mode 0600), serving HTTP does not
 as root, the exporter forks before it serves anything:
 
 - the **reader** (child) stays root and keeps nothing but its end of a unix socket pair.
-  It understands one request, ``read``, and answers with the sessions as JSON. It takes
+  It understands one request, ``read``, and answers with the sessions. It takes
   no parameter from the front (the smb.conf was fixed when it was forked), so a
   compromised front can read sessions — what it would serve anyway — and nothing else:
   no closing, no files, no other server.
@@ -13,22 +13,25 @@ as root, the exporter forks before it serves anything:
   read its TLS key, and serves HTTP. It parses HTTP and YAML, the attack surface, as
   that user.
 
-Each answer is length-prefixed (8-byte big-endian length, then UTF-8 JSON), so the two
-sides cannot lose their place in the stream. If the reader dies, the front exits (its
-service manager restarts both).
+Each answer is length-prefixed (8-byte big-endian length, then the records pickled: the
+data flows from the privileged side to the unprivileged one only, and the front's
+unpickler builds nothing but :class:`~smbsession.SmbSession` records and plain data), so
+the two sides cannot lose their place in the stream. The request is one fixed line. If
+the reader dies, the front exits (its service manager restarts both).
 """
 
 from __future__ import annotations
 
-import json
+import io
 import os
+import pickle
 import pwd
 import socket
 import struct
 import threading
 
 from ..errors import SmbSessionError, SourceError
-from ..model import ATTRIBUTE_OF, SmbSession
+from ..model import SmbSession
 
 __all__ = ["PrivilegedReader", "drop_privileges", "fork_reader"]
 
@@ -37,21 +40,31 @@ _MAX_ANSWER = 1 << 31
 
 
 def _encode(sessions: list[SmbSession], warnings: list[str]) -> bytes:
-    rows = [{**s.to_dict(), "_hidden": s.hidden} for s in sessions]
-    return json.dumps({"sessions": rows, "warnings": warnings}).encode()
+    return pickle.dumps((sessions, warnings), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _error(message: str) -> bytes:
+    return pickle.dumps(("error", message), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+class _Unpickler(pickle.Unpickler):
+    """Only records and plain data: the answer comes from the root reader, which the
+    front trusts, but nothing else than an SmbSession may be built from it anyway."""
+
+    def find_class(self, module: str, name: str) -> type:
+        if (module, name) == ("smbsession.model", "SmbSession"):
+            return SmbSession
+        raise pickle.UnpicklingError(f"the reader's answer names {module}.{name}")
 
 
 def _decode(data: bytes) -> tuple[list[SmbSession], list[str]]:
-    answer = json.loads(data)
-    if "error" in answer:
-        raise SourceError(str(answer["error"]))
-    sessions = []
-    for row in answer["sessions"]:
-        fields = {ATTRIBUTE_OF[k]: v for k, v in row.items() if k in ATTRIBUTE_OF}
-        if isinstance(fields.get("shares"), list):
-            fields["shares"] = tuple(fields["shares"])
-        sessions.append(SmbSession(**fields, hidden=bool(row.get("_hidden"))))
-    return sessions, [str(w) for w in answer["warnings"]]
+    answer = _Unpickler(io.BytesIO(data)).load()
+    if answer[0] == "error":
+        raise SourceError(str(answer[1]))
+    sessions, warnings = answer
+    if not all(type(s) is SmbSession for s in sessions):
+        raise SourceError("the root reader's answer holds something else than sessions")
+    return sessions, [str(w) for w in warnings]
 
 
 def _recv_exactly(sock: socket.socket, size: int) -> bytes:
@@ -75,15 +88,15 @@ def _serve(sock: socket.socket, smb_conf: str | None) -> None:
         if not line:
             return
         if line != b"read\n":
-            answer = json.dumps({"error": "the reader only answers 'read'"}).encode()
+            answer = _error("the reader only answers 'read'")
         else:
             try:
                 result = smbsession.read_sessions(smb_conf)
                 answer = _encode(result.sessions, list(result.warnings))
             except SmbSessionError as exc:
-                answer = json.dumps({"error": str(exc)}).encode()
+                answer = _error(str(exc))
             except Exception as exc:  # the reader must outlive any one failed read
-                answer = json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode()
+                answer = _error(f"{type(exc).__name__}: {exc}")
         sock.sendall(_LENGTH.pack(len(answer)) + answer)
 
 

@@ -178,11 +178,11 @@ def render(sessions: Sequence[SmbSession], rates: Mapping[ConnectionKey, tuple[f
               f"  {len(sessions)} sessions {users} users {len(shared)} conns  in "
               f"{human_bytes(total_in)}/s out {human_bytes(total_out)}/s  every "
               f"{view.interval:g}s  sort:{view.order}")
-    if view.clock:
+    if view.clock and len(header) + len(view.clock) + 2 <= width:
         header += f"  {view.clock}"
     lines = [_cut(header, width)]
-    note = ("* after a SessionId: the session shares its TCP connection, and the "
-            "connection's traffic, with others" if any(n > 1 for n in shared.values()) else "")
+    note = ("* after a SessionId: it shares its TCP connection, and so its traffic, with "
+            "another session" if any(n > 1 for n in shared.values()) else "")
     lines.append(_cut(view.error or view.status or note, width))
     widths = _widths(width)
     lines.append(_row(_TITLES, widths, width))
