@@ -115,6 +115,11 @@ def main() -> int:
     parser.add_argument("--sample", type=float, default=60)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "exporter.md"))
     args = parser.parse_args()
+
+    def interrupted(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # run the clean-up below (lab, holders, exporters)
+
+    signal.signal(signal.SIGTERM, interrupted)
     sizes = [int(s) for s in args.sizes.split(",")]
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "src")],
                    stdout=subprocess.DEVNULL, check=False)
