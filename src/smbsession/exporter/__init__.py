@@ -15,9 +15,12 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidParameter
+
+if TYPE_CHECKING:
+    from ..cli.params import Param
 
 __all__ = ["DEFAULT_LISTEN", "DEFAULT_PORT", "main", "parse_listen"]
 
@@ -65,7 +68,7 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host or "0.0.0.0", int(port)
 
 
-def _params():  # type: ignore[no-untyped-def]
+def _params() -> tuple[Param, ...]:
     from ..cli.params import Param
 
     return (

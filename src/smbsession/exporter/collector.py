@@ -63,7 +63,7 @@ class RemoteReader:
         sessions, errors, warnings = fleet.read_many([self.target], self.smb_conf,
                                                      timeout=self.timeout)
         if errors:
-            raise RemoteError("; ".join(errors))
+            raise RemoteError("", "; ".join(errors))  # each error names its target
         return sessions, warnings
 
 

@@ -16,6 +16,7 @@ import socket
 import threading
 from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from prometheus_client.exposition import choose_encoder
@@ -145,7 +146,7 @@ class ExporterServer(ThreadingHTTPServer):
             sock = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         return sock, address
 
-    def finish_request(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+    def finish_request(self, request: Any, client_address: Any) -> None:
         if self.web_config.ssl_context is not None:
             try:
                 request.do_handshake()
@@ -155,5 +156,5 @@ class ExporterServer(ThreadingHTTPServer):
             request.settimeout(None)
         super().finish_request(request, client_address)
 
-    def handle_error(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+    def handle_error(self, request: Any, client_address: Any) -> None:
         log.info("request from %s failed", client_address, exc_info=True)

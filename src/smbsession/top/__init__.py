@@ -14,12 +14,15 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidParameter, SmbSessionError
 from ..model import SmbSession
 from ..query import SessionQuery
 from .render import SORT_KEYS, Rates, Sample, View, render, sample, traffic
+
+if TYPE_CHECKING:
+    from ..cli.params import Param
 
 __all__ = ["main", "reader_for"]
 
@@ -44,12 +47,13 @@ Reading = tuple[list[SmbSession], str]
 Reader = Callable[[], list[SmbSession]]
 
 
-def _params():  # type: ignore[no-untyped-def]
+def _params() -> tuple[Param, ...]:
     from ..cli.get import GET_PARAMS
-    from ..cli.params import Param
 
     wanted = {"SessionId", "ClientComputerName", "ClientUserName", "ScopeName",
               "ClusterNodeName", "IncludeHidden", "SmbInstance", "CimSession", "SmbConf"}
+    from ..cli.params import Param
+
     return (*(p for p in GET_PARAMS if p.name in wanted), Param("Interval"),
             Param("Sort", "enum", choices=tuple(SORT_KEYS.values())),
             Param("Help", "switch", aliases=("?",)))
@@ -73,7 +77,7 @@ def reader_for(targets: Sequence[str], smb_conf: str | None) -> Reader:
     def remote() -> list[SmbSession]:
         sessions, errors, _ = fleet.read_many(list(targets), smb_conf, timeout=15)
         if errors and not sessions:
-            raise RemoteError("; ".join(errors))
+            raise RemoteError("", "; ".join(errors))  # each error names its target
         return sessions
     return remote
 
@@ -91,9 +95,9 @@ def _closer(targets: Sequence[str], smb_conf: str | None) -> Callable[[SmbSessio
         else:
             from ..remote import fleet
 
-            results, errors = fleet.close_many([session], smb_conf)
+            results, errors = fleet.close_many([session], targets, smb_conf)
             if errors:
-                return "; ".join(errors)
+                return "; ".join(str(e) for e in errors)
         return "; ".join(f"{r.session.session_id}: {r.message}" for r in results)
     return close
 
