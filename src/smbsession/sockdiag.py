@@ -138,7 +138,8 @@ class TcpConnection:
 
     #: The fields, in the order the constructor takes them.
     FIELDS = ("local", "remote", "state", "inode", "uid", "last_data_recv_ms",
-              "last_data_sent_ms", "last_ack_recv_ms", "rtt_us")
+              "last_data_sent_ms", "last_ack_recv_ms", "rtt_us", "bytes_received",
+              "bytes_acked", "bytes_sent")
     __slots__ = FIELDS
 
     local: Endpoint
@@ -150,9 +151,9 @@ class TcpConnection:
     last_data_sent_ms: int | None
     last_ack_recv_ms: int | None
     rtt_us: int | None
-    bytes_received: int | None = None
-    bytes_acked: int | None = None
-    bytes_sent: int | None = None
+    bytes_received: int | None
+    bytes_acked: int | None
+    bytes_sent: int | None
 
     def __init__(self, *values: object) -> None:
         if len(values) != len(self.FIELDS):

@@ -429,7 +429,7 @@ def test_messages_built_from_the_headers() -> None:
         TcpConnection(("::ffff:192.0.2.1", 445), ("::ffff:203.0.113.9", 1), "ESTABLISHED",
                       4242, 1000, 2, 1, 3, 4, 0, 0, 0),
         TcpConnection(("192.0.2.1", 1), ("192.0.2.2", 443), "TIME_WAIT", 0, 0,
-                      None, None, None, None),
+                      None, None, None, None, None, None, None),
         TcpConnection(("192.0.2.1", 445), ("0.0.0.0", 0), "LISTEN", 4242, 1000, 0, 0, 0, 0,
                       0, 0, 0),
     ]
