@@ -48,6 +48,7 @@ class Exporter:
         self.proc = proc
         self.port = port
         self.scheme = scheme
+        self.output = ""  # its log (stderr), once it has stopped
 
     def url(self, path: str = "/metrics") -> str:
         return f"{self.scheme}://127.0.0.1:{self.port}{path}"
@@ -99,6 +100,7 @@ def exporter(lab: Lab | None, *args: str, port: int | None = None,
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        running.output = proc.stderr.read().decode()
         proc.stderr.close()
 
 
@@ -278,6 +280,10 @@ def test_the_exporter_survives_smbd_stopping_and_starting_again() -> None:
             assert value(text, "smbsession_up") == 1
             assert sum(s.value for s in families(text)["smbsession_sessions"]) == 1
         assert running.proc.poll() is None
+    # The failed read is in the log with its reason, and so is the recovery.
+    assert "localhost: reading the sessions failed: " in running.output
+    assert "localhost: reading the sessions again" in running.output
+    assert "Traceback" not in running.output
 
 
 def _tls_files(work: Path, password: str) -> Path:
