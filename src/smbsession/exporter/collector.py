@@ -50,20 +50,24 @@ class LocalReader:
 
 @dataclasses.dataclass
 class RemoteReader:
-    """Reads one ``-CimSession`` target (``ssh://host``...) through the fleet module."""
+    """Reads one ``-CimSession`` target (``ssh://host``...) through the public
+    :func:`smbsession.stream_smb_session`; ``smb_conf`` applies on an ssh:// server."""
 
     target: str
     smb_conf: str | None = None
-    timeout: float = 8.0
+    timeout: int = 8
 
     def __call__(self) -> tuple[list[SmbSession], list[str]]:
-        from ..errors import RemoteError
-        from ..remote import fleet
+        import smbsession
 
-        sessions, errors, warnings = fleet.read_many([self.target], self.smb_conf,
-                                                     timeout=self.timeout)
-        if errors:
-            raise RemoteError("", "; ".join(errors))  # each error names its target
+        sessions: list[SmbSession] = []
+        warnings: list[str] = []
+        for answer in smbsession.stream_smb_session(
+                [self.target], self.smb_conf, operation_timeout_sec=self.timeout):
+            if answer.error is not None:
+                raise answer.error
+            sessions.extend(answer.sessions)
+            warnings.extend(answer.warnings)
         return sessions, warnings
 
 

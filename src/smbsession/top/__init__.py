@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidParameter, SmbSessionError
+from ..errors import InvalidParameter, RemoteError, SmbSessionError
 from ..model import SmbSession
 from ..query import SessionQuery
 from .render import SORT_KEYS, Rates, Sample, View, render, sample, traffic
@@ -69,13 +69,20 @@ def reader_for(targets: Sequence[str], smb_conf: str | None) -> Reader:
 
             return smbsession.read_sessions(smb_conf).sessions
         return local
-    from ..errors import RemoteError
     from ..remote import fleet
 
     fleet.check_targets(targets)
 
     def remote() -> list[SmbSession]:
-        sessions, errors, _ = fleet.read_many(list(targets), smb_conf, timeout=15)
+        import smbsession
+
+        sessions: list[SmbSession] = []
+        errors: list[str] = []
+        for answer in smbsession.stream_smb_session(list(targets), smb_conf,
+                                                    operation_timeout_sec=15):
+            if answer.error is not None:
+                errors.append(str(answer.error))
+            sessions.extend(answer.sessions)
         if errors and not sessions:
             raise RemoteError("", "; ".join(errors))  # each error names its target
         return sessions
