@@ -286,8 +286,8 @@ def _read(server: Server, layout: Layout, now: float) -> SourceResult:
             else:
                 node = str(vnn) if clustered and vnn != _NONCLUSTER_VNN else ""
                 node_keys = ()
-            conn = (address, netbios, node, _transport(ch.local_address), idle.get(conn_key, _NO_TCP_FACTS),
-                    node_keys)
+            conn = (address, netbios, node, _transport(ch.local_address),
+                    idle.get(conn_key, _NO_TCP_FACTS), node_keys)
             per_connection[conn_key] = conn
         crypto_key = (g.encryption_flags, ch.encryption_cipher, g.signing_flags, ch.signing_algo)
         secure = per_crypto.get(crypto_key)
