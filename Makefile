@@ -18,7 +18,7 @@ CHROOT_PACKAGES := samba,smbclient,python3-samba,tdb-tools
 CHROOT_EXTRA_trixie := ,python3-cffi-backend
 CHROOT_EXTRA_sid := ,python3-cffi-backend
 
-.PHONY: demo demo-domain test bench bench-cluster lint system-deps samba-chroot samba-chroots domain-deps cluster-deps venv clean shell-deps man
+.PHONY: demo demo-domain test bench bench-cluster lint system-deps samba-chroot samba-chroots domain-deps cluster-deps venv clean shell-deps man monitor-deps
 
 # The demo's lab directory (empty: the default, /var/lib/smbsession/lab for root) and how
 # long its sample clients stay connected.
@@ -43,7 +43,7 @@ demo-domain: system-deps domain-deps $(STAMP)
 	  echo "+ Get-SmbSession -SmbConf $$conf -ClientUserName 'Contoso\Contoso-HV2\$$'" && \
 	  $(BIN)/Get-SmbSession -SmbConf "$$conf" -ClientUserName 'Contoso\Contoso-HV2$$' </dev/null
 
-test: system-deps samba-chroots shell-deps domain-deps cluster-deps $(STAMP)
+test: system-deps samba-chroots shell-deps domain-deps cluster-deps monitor-deps $(STAMP)
 	SMBSESSION_CHROOT=$(CHROOT) SMBSESSION_CHROOT_BASE=$(CHROOT_BASE) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: system-deps $(STAMP)
@@ -98,6 +98,35 @@ cluster-deps:
 
 bench-cluster: system-deps cluster-deps $(STAMP)
 	$(BIN)/python benchmarks/bench_cluster.py $(BENCH_ARGS)
+
+# Debian's Prometheus (a real server scrapes the exporter in the tests; promtool checks the
+# exposition) and tmux. Its postinst would start a prometheus service on :9090: a
+# policy-rc.d that forbids starting services is put in place for the install (unless one is
+# there already), and a prometheus the package started anyway is stopped.
+monitor-deps:
+	@missing=""; \
+	for cmd in prometheus:prometheus promtool:prometheus tmux:tmux; do \
+	  command -v $${cmd%%:*} >/dev/null 2>&1 || missing="$$missing $${cmd##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "run as root (or: sudo apt-get install$$missing)"; exit 1; fi; \
+	  policy=""; \
+	  if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d; \
+	    policy=yes; \
+	  fi; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $$missing >/dev/null \
+	    || { apt-get update -qq && apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+	           --no-install-recommends $$missing >/dev/null; }; \
+	  status=$$?; \
+	  [ -z "$$policy" ] || rm -f /usr/sbin/policy-rc.d; \
+	  if command -v systemctl >/dev/null 2>&1; then \
+	    systemctl disable --now prometheus >/dev/null 2>&1 || true; fi; \
+	  [ ! -f /run/prometheus/prometheus.pid ] || kill "$$(cat /run/prometheus/prometheus.pid)" 2>/dev/null || true; \
+	  exit $$status; \
+	fi
 
 # Each chroot is built once (a minute or two, all suites in parallel) and reused while it
 # has an smbd. A suite that cannot be built (no network, mirror down) leaves

@@ -23,12 +23,12 @@ SEED_LIST_ORDER = [
 ]
 EXTRAS = [
     "ClientNetBiosName", "ClientGuid", "EncryptionCipher", "EncryptionDegree", "SigningCipher",
-    "SigningDegree", "Shares", "SmbdPid",
+    "SigningDegree", "Shares", "SmbdPid", "BytesReceived", "BytesSent", "RttMicroseconds",
 ]
 #: Every property in the order List, Json, NDJson and Csv give them.
 EVERY = [*SEED_LIST_ORDER, "SmbInstance", *EXTRAS, "PSComputerName"]
 #: Properties whose value changes from one second to the next.
-CLOCKS = {"SecondsExists", "SecondsIdle"}
+CLOCKS = {"SecondsExists", "SecondsIdle", "BytesReceived", "BytesSent", "RttMicroseconds"}
 
 
 def stable(row: dict) -> dict:

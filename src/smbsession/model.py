@@ -33,6 +33,9 @@ EXTRA_PROPERTIES: tuple[str, ...] = (
     "SigningDegree",
     "Shares",
     "SmbdPid",
+    "BytesReceived",
+    "BytesSent",
+    "RttMicroseconds",
 )
 
 #: The four columns of the default table (seed, Example 1).
@@ -128,6 +131,13 @@ class SmbSession:
     signing_degree: str | None
     shares: tuple[str, ...] | None
     smbd_pid: int | None
+    #: Traffic of the session's TCP connection from the kernel's tcp_info, shared by every
+    #: session on that connection: bytes the client sent (``tcpi_bytes_received``), bytes
+    #: it acknowledged receiving (``tcpi_bytes_acked``: retransmissions excluded), both
+    #: since the connection opened, and the smoothed round-trip time (``tcpi_rtt``).
+    bytes_received: int | None
+    bytes_sent: int | None
+    rtt_microseconds: int | None
     hidden: bool
     ps_computer_name: str | None
     cluster_node_keys: tuple[str, ...]
@@ -153,6 +163,9 @@ class SmbSession:
         signing_degree: str | None = None,
         shares: tuple[str, ...] | None = None,
         smbd_pid: int | None = None,
+        bytes_received: int | None = None,
+        bytes_sent: int | None = None,
+        rtt_microseconds: int | None = None,
         hidden: bool = False,
         ps_computer_name: str | None = None,
         cluster_node_keys: tuple[str, ...] = (),
@@ -166,7 +179,8 @@ class SmbSession:
             client_netbios_name=client_netbios_name, client_guid=client_guid,
             encryption_cipher=encryption_cipher, encryption_degree=encryption_degree,
             signing_cipher=signing_cipher, signing_degree=signing_degree, shares=shares,
-            smbd_pid=smbd_pid, hidden=hidden, ps_computer_name=ps_computer_name,
+            smbd_pid=smbd_pid, bytes_received=bytes_received, bytes_sent=bytes_sent,
+            rtt_microseconds=rtt_microseconds, hidden=hidden, ps_computer_name=ps_computer_name,
             cluster_node_keys=cluster_node_keys,
         )
 
@@ -250,6 +264,9 @@ ATTRIBUTE_OF: dict[str, str] = {
     "SigningDegree": "signing_degree",
     "Shares": "shares",
     "SmbdPid": "smbd_pid",
+    "BytesReceived": "bytes_received",
+    "BytesSent": "bytes_sent",
+    "RttMicroseconds": "rtt_microseconds",
 }
 
 

@@ -75,13 +75,32 @@ _ERRNO = struct.Struct("=i")
 # order and swapped after: one unpack instead of two.
 _NLMSG_INET_DIAG = struct.Struct("=IH10xBB2xHH16s16s24xII")
 _SWAP_PORTS = sys.byteorder == "little"
-# nlattr (length, type) + struct tcp_info: 8 bytes of u8 fields, then u32s; from offset
-# 44: last_data_sent, (last_ack_sent), last_data_recv, last_ack_recv, (pmtu,
-# rcv_ssthresh), rtt. A shorter tcp_info is read field by field (_TCPI_FIELDS).
-_NLATTR_TCP_INFO = struct.Struct("=HH44xI4xII8xI")
-_TCPI_FIELDS = (("last_data_sent", 44), ("last_data_recv", 52), ("last_ack_recv", 56),
-                ("rtt", 68))
-_U32 = struct.Struct("=I")
+# The fields read from struct tcp_info (linux/tcp.h; 8 bytes of u8 fields, then u32s and,
+# from offset 104, u64s): (name, byte offset, struct code), in the order they are
+# unpacked. bytes_acked and bytes_received (RFC 4898 HCThruOctetsAcked/Received) came with
+# Linux 4.1 and 4.1, bytes_sent (HCDataOctetsOut, retransmissions included) with 4.19. The
+# struct below (nlattr header + these fields) is made from this table; a shorter tcp_info
+# (an older kernel) is read field by field (_short_tcp_info), the missing ones as None.
+_TCPI_FIELDS: tuple[tuple[str, int, str], ...] = (
+    ("last_data_sent", 44, "I"),
+    ("last_data_recv", 52, "I"),
+    ("last_ack_recv", 56, "I"),
+    ("rtt", 68, "I"),
+    ("bytes_acked", 120, "Q"),
+    ("bytes_received", 128, "Q"),
+    ("bytes_sent", 200, "Q"),
+)
+
+
+def _tcp_info_format(fields: tuple[tuple[str, int, str], ...]) -> str:
+    code, at = "=HH", 0
+    for _, offset, kind in fields:
+        code += f"{offset - at}x{kind}" if offset > at else kind
+        at = offset + struct.calcsize("=" + kind)
+    return code
+
+
+_NLATTR_TCP_INFO = struct.Struct(_tcp_info_format(_TCPI_FIELDS))
 _AF_INET = int(socket.AF_INET)
 _AF_INET6 = int(socket.AF_INET6)
 _ntop = socket.inet_ntop
@@ -110,13 +129,17 @@ class TcpConnection:
     canonical text form (an IPv4 client of a dual-stack IPv6 socket stays
     ``::ffff:a.b.c.d``; :func:`tcp_connections` keys it by the plain IPv4 address).
     The times are milliseconds since the event (``tcpi_last_data_recv`` and so on), the
-    round-trip time is in microseconds; they are ``None`` when the kernel sent no
-    ``tcp_info`` for the socket (``TIME_WAIT``, ``SYN_RECV``) or a shorter one.
+    round-trip time is in microseconds (the kernel's smoothed ``tcpi_rtt``). The byte
+    counts are the connection's totals since it was opened: ``bytes_received`` the data
+    the peer sent, ``bytes_acked`` the data the peer acknowledged, ``bytes_sent`` the data
+    sent including retransmissions (Linux 4.19+). They are ``None`` when the kernel sent
+    no ``tcp_info`` for the socket (``TIME_WAIT``, ``SYN_RECV``) or a shorter one.
     """
 
     #: The fields, in the order the constructor takes them.
     FIELDS = ("local", "remote", "state", "inode", "uid", "last_data_recv_ms",
-              "last_data_sent_ms", "last_ack_recv_ms", "rtt_us")
+              "last_data_sent_ms", "last_ack_recv_ms", "rtt_us", "bytes_received",
+              "bytes_acked", "bytes_sent")
     __slots__ = FIELDS
 
     local: Endpoint
@@ -128,6 +151,9 @@ class TcpConnection:
     last_data_sent_ms: int | None
     last_ack_recv_ms: int | None
     rtt_us: int | None
+    bytes_received: int | None
+    bytes_acked: int | None
+    bytes_sent: int | None
 
     def __init__(self, *values: object) -> None:
         if len(values) != len(self.FIELDS):
@@ -322,7 +348,7 @@ def _parse(
     new = object.__new__
     cls = TcpConnection
     (set_local, set_remote, set_state, set_inode, set_uid, set_recv, set_sent, set_ack,
-     set_rtt) = _SETTERS
+     set_rtt, set_bytes_received, set_bytes_acked, set_bytes_sent) = _SETTERS
     prefix: bytes | bytearray | memoryview = b""
     prefix_length = -1
     pos = 0
@@ -356,7 +382,8 @@ def _parse(
             info_length = 0
             if (prefix_length >= 0 and at + info_size <= end
                     and data[first:at] == prefix):
-                info_length, attr_type, sent, received, acked, rtt = unpack_info(data, at)
+                (info_length, attr_type, sent, received, acked, rtt, bytes_acked,
+                 bytes_received, bytes_sent) = unpack_info(data, at)
                 if attr_type & 0x3FFF != INET_DIAG_INFO or not (
                         info_size <= info_length <= end - at):
                     info_length = 0
@@ -371,16 +398,18 @@ def _parse(
                     if attr_type & 0x3FFF == INET_DIAG_INFO:
                         info_length = attr_length
                         if info_length >= info_size:
-                            _, _, sent, received, acked, rtt = unpack_info(data, at)
+                            (_, _, sent, received, acked, rtt, bytes_acked, bytes_received,
+                             bytes_sent) = unpack_info(data, at)
                             prefix_length = at - first
                             prefix = data[first:at]
                         else:
-                            received, sent, acked, rtt = _short_tcp_info(
-                                data, at + 4, info_length - 4)
+                            (sent, received, acked, rtt, bytes_acked, bytes_received,
+                             bytes_sent) = _short_tcp_info(data, at + 4, info_length - 4)
                         break
                     at += (attr_length + 3) & ~3
                 else:
                     received = sent = acked = rtt = None
+                    bytes_acked = bytes_received = bytes_sent = None
             names = hosts.get(src)
             if names is None:
                 names = hosts[src] = _key_host(family, src)
@@ -401,6 +430,9 @@ def _parse(
             set_sent(conn, sent)
             set_ack(conn, acked)
             set_rtt(conn, rtt)
+            set_bytes_received(conn, bytes_received)
+            set_bytes_acked(conn, bytes_acked)
+            set_bytes_sent(conn, bytes_sent)
             out.append(conn)
             if keyed is not None:
                 key = (local if local_key is local_host else (local_key, sport),
@@ -426,12 +458,12 @@ def _parse(
 
 def _short_tcp_info(data: bytes | bytearray | memoryview, start: int,
                     size: int) -> tuple[int | None, ...]:
-    """(last_data_recv, last_data_sent, last_ack_recv, rtt) of a tcp_info shorter than
-    today's, None for the fields it does not hold."""
-    values = {name: _U32.unpack_from(data, start + offset)[0] if offset + 4 <= size else None
-              for name, offset in _TCPI_FIELDS}
-    return (values["last_data_recv"], values["last_data_sent"], values["last_ack_recv"],
-            values["rtt"])
+    """The :data:`_TCPI_FIELDS` of a tcp_info shorter than today's, in their order, None
+    for the fields it does not hold."""
+    return tuple(
+        struct.unpack_from("=" + kind, data, start + offset)[0]
+        if offset + struct.calcsize("=" + kind) <= size else None
+        for _, offset, kind in _TCPI_FIELDS)
 
 
 def parse_inet_diag_messages(data: bytes) -> list[TcpConnection]:

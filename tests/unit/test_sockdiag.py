@@ -370,12 +370,17 @@ def _nlattr(kind: int, payload: bytes) -> bytes:
     return attribute + b"\0" * (-len(attribute) % 4)
 
 
-def _tcp_info(sent: int, received: int, acked: int, rtt: int, size: int = 248) -> bytes:
-    info = bytearray(max(size, 76))
+def _tcp_info(sent: int, received: int, acked: int, rtt: int, size: int = 248,
+              octets: tuple[int, int, int] = (0, 0, 0)) -> bytes:
+    """A tcp_info (linux/tcp.h); ``octets`` is (bytes_acked, bytes_received, bytes_sent)."""
+    info = bytearray(max(size, 208))
     info[0] = 1  # tcpi_state
     for offset, value in ((44, sent), (48, 4242), (52, received), (56, acked), (60, 65535),
                           (64, 1), (68, rtt), (72, 7)):
         struct.pack_into("=I", info, offset, value)
+    for offset, value in zip((120, 128, 200), octets, strict=True):
+        struct.pack_into("=Q", info, offset, value)
+    struct.pack_into("=Q", info, 112, 2**64 - 1)  # max_pacing_rate, just before bytes_acked
     return bytes(info[:size])
 
 
@@ -404,7 +409,8 @@ def test_messages_built_from_the_headers() -> None:
     v4, v6 = socket.AF_INET, socket.AF_INET6
     reply = b"".join((
         _diag(v4, ("192.0.2.1", 445), ("198.51.100.7", 50123),
-              info=_tcp_info(11, 22, 33, 44), uid=3000000000, inode=0xFFFFFFFF),
+              info=_tcp_info(11, 22, 33, 44, octets=(2**40 + 1, 2**33 + 2, 2**40 + 9)),
+              uid=3000000000, inode=0xFFFFFFFF),
         _diag(v6, ("2001:db8::1", 445), ("2001:db8::beef", 65535),
               info=_tcp_info(5, 6, 7, 8)),
         _diag(v6, ("::ffff:192.0.2.1", 445), ("::ffff:203.0.113.9", 1),
@@ -417,15 +423,32 @@ def test_messages_built_from_the_headers() -> None:
     ))
     assert parse_inet_diag_messages(reply) == [
         TcpConnection(("192.0.2.1", 445), ("198.51.100.7", 50123), "ESTABLISHED", 0xFFFFFFFF,
-                      3000000000, 22, 11, 33, 44),
+                      3000000000, 22, 11, 33, 44, 2**33 + 2, 2**40 + 1, 2**40 + 9),
         TcpConnection(("2001:db8::1", 445), ("2001:db8::beef", 65535), "ESTABLISHED", 4242,
-                      1000, 6, 5, 7, 8),
+                      1000, 6, 5, 7, 8, 0, 0, 0),
         TcpConnection(("::ffff:192.0.2.1", 445), ("::ffff:203.0.113.9", 1), "ESTABLISHED",
-                      4242, 1000, 2, 1, 3, 4),
+                      4242, 1000, 2, 1, 3, 4, 0, 0, 0),
         TcpConnection(("192.0.2.1", 1), ("192.0.2.2", 443), "TIME_WAIT", 0, 0,
-                      None, None, None, None),
-        TcpConnection(("192.0.2.1", 445), ("0.0.0.0", 0), "LISTEN", 4242, 1000, 0, 0, 0, 0),
+                      None, None, None, None, None, None, None),
+        TcpConnection(("192.0.2.1", 445), ("0.0.0.0", 0), "LISTEN", 4242, 1000, 0, 0, 0, 0,
+                      0, 0, 0),
     ]
+
+
+def test_byte_counts_of_older_kernels() -> None:
+    """A tcp_info of Linux 4.1-4.18 (bytes_acked and bytes_received, no bytes_sent) and of
+    older kernels (none of them): what it does not hold is None."""
+    v4 = socket.AF_INET
+    reply = b"".join((
+        _diag(v4, ("192.0.2.1", 445), ("192.0.2.7", 1), info=_tcp_info(
+            1, 2, 3, 4, size=192, octets=(10, 20, 30))),
+        _diag(v4, ("192.0.2.1", 445), ("192.0.2.7", 2), info=_tcp_info(
+            1, 2, 3, 4, size=104, octets=(10, 20, 30))),
+        _done(),
+    ))
+    first, second = parse_inet_diag_messages(reply)
+    assert (first.bytes_acked, first.bytes_received, first.bytes_sent) == (10, 20, None)
+    assert (second.rtt_us, second.bytes_acked, second.bytes_received) == (4, None, None)
 
 
 def test_attributes_that_change_from_message_to_message() -> None:

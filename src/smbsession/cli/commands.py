@@ -195,6 +195,8 @@ smbsession lab start|stop|status|clients        a private Samba server for demos
 smbsession job list|wait|receive|remove [ID]    background jobs started with -AsJob
 smbsession completion bash|zsh                  print a shell completion script
 smbsession --version                            print the version
+smbsession exporter [--listen ADDR:PORT] ...    the sessions as Prometheus metrics
+smbsession top [Get-SmbSession filters]         a live view of the sessions and their traffic
 """
 
 
@@ -309,6 +311,14 @@ def _umbrella(argv: list[str]) -> int:
         from .completion import run_completion
 
         return run_completion(argv[1:])
+    if argv[0] == "exporter":
+        from ..exporter import main as run_exporter
+
+        return run_exporter(argv[1:])
+    if argv[0] == "top":
+        from ..top import main as run_top
+
+        return run_top(argv[1:])
     print(f"smbsession: unknown command '{argv[0]}'\n{UMBRELLA_USAGE}", file=sys.stderr)
     return 2
 

@@ -24,6 +24,8 @@ Where each property comes from:
 - SecondsExists: now minus ``creation_time``.
 - SecondsIdle: the kernel's time since the client last sent data on the session's TCP
   connection (``tcpi_last_data_recv``); sessions sharing a connection share it.
+- BytesReceived / BytesSent / RttMicroseconds (extras): the same connection's
+  ``tcpi_bytes_received``, ``tcpi_bytes_acked`` and ``tcpi_rtt``, shared likewise.
 - ScopeName ``*`` and ClusterNodeName empty unless clustered; clustered (records read
   through ctdbd, :mod:`smbsession.samba.cluster_store`): ScopeName is the cluster's
   ``netbios name``, ClusterNodeName the serving node's name (``server_id.vnn`` is its PNN),
@@ -107,12 +109,16 @@ def _decode_all(store: Store, name: str, decode, layout: Layout, what: str,
     return out
 
 
+#: What the kernel says of one connection: (SecondsIdle, BytesReceived, BytesSent, RTT µs).
+TcpFacts = tuple[int | None, int | None, int | None, int | None]
+
+
 #: The TCP states of a session's connection while smbd still holds it: a client that has
 #: just left (CLOSE_WAIT) still has its idle time until smbd removes the session.
 _OPEN_STATES = ("ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT1", "FIN_WAIT2", "CLOSING", "LAST_ACK")
 
 
-def _without_connection(sessions: list[SessionGlobal], idle: dict[tuple[str, str], int],
+def _without_connection(sessions: list[SessionGlobal], idle: dict[tuple[str, str], TcpFacts],
                         warnings: list[str], queried: str | None = None,
                         ) -> list[SessionGlobal]:
     """Leave out the sessions whose TCP connection has ended: smbd is removing them (it
@@ -150,10 +156,11 @@ def _net_namespace(pid: str) -> str | None:
 
 def _idle_seconds(config: SambaConfig, pairs: set[tuple[str, str]],
                   warnings: list[str], pid: int | None = None,
-                  ) -> dict[tuple[str, str], int] | None:
-    """The idle seconds of each (local, remote) connection the kernel shows, asked in the
-    network namespace of smbd ``pid`` (entered when it is not ours); None (with a
-    warning) when the kernel could not be asked or the namespace not entered."""
+                  ) -> dict[tuple[str, str], TcpFacts] | None:
+    """The kernel's facts of each (local, remote) connection it shows (idle seconds and
+    traffic, :data:`TcpFacts`), asked in the network namespace of smbd ``pid`` (entered
+    when it is not ours); None (with a warning) when the kernel could not be asked or the
+    namespace not entered."""
     if not pairs:
         return {}
     from .. import netns, sockdiag
@@ -172,7 +179,7 @@ def _idle_seconds(config: SambaConfig, pairs: set[tuple[str, str]],
     except sockdiag.SockDiagError as exc:
         warnings.append(f"SecondsIdle is unknown: cannot read the kernel's TCP information ({exc})")
         return None
-    idle: dict[tuple[str, str], int] = {}
+    idle: dict[tuple[str, str], TcpFacts] = {}
     for local, remote in pairs:
         try:
             key = (sockdiag.normalize_address(local), sockdiag.normalize_address(remote))
@@ -180,8 +187,12 @@ def _idle_seconds(config: SambaConfig, pairs: set[tuple[str, str]],
             continue
         conn = conns.get(key)
         if conn is not None and conn.last_data_recv_ms is not None:
-            idle[(local, remote)] = conn.last_data_recv_ms // 1000
+            idle[(local, remote)] = (conn.last_data_recv_ms // 1000, conn.bytes_received,
+                                     conn.bytes_acked, conn.rtt_us)
     return idle
+
+
+_NO_TCP_FACTS: TcpFacts = (None, None, None, None)
 
 
 def _transport(local_address: str) -> str | None:
@@ -282,8 +293,8 @@ def _read(server: Server, layout: Layout, now: float) -> SourceResult:
             else:
                 node = str(vnn) if clustered and vnn != _NONCLUSTER_VNN else ""
                 node_keys = ()
-            conn = (address, netbios, node, _transport(ch.local_address), idle.get(conn_key),
-                    node_keys)
+            conn = (address, netbios, node, _transport(ch.local_address),
+                    idle.get(conn_key, _NO_TCP_FACTS), node_keys)
             per_connection[conn_key] = conn
         crypto_key = (g.encryption_flags, ch.encryption_cipher, g.signing_flags, ch.signing_algo)
         secure = per_crypto.get(crypto_key)
@@ -314,7 +325,7 @@ def _read(server: Server, layout: Layout, now: float) -> SourceResult:
                 "seconds_exists": max(0, int(now - (created - _NTTIME_EPOCH) / _NTTIME_PER_SECOND))
                 if created
                 else None,
-                "seconds_idle": conn[4],
+                "seconds_idle": conn[4][0],
                 "transport_name": conn[3],
                 "smb_instance": "Default",
                 "client_netbios_name": conn[1],
@@ -325,6 +336,9 @@ def _read(server: Server, layout: Layout, now: float) -> SourceResult:
                 "signing_degree": secure[3],
                 "shares": tuple(shares.get(g.session_global_id, ())),
                 "smbd_pid": ch.server_id.pid,
+                "bytes_received": conn[4][1],
+                "bytes_sent": conn[4][2],
+                "rtt_microseconds": conn[4][3],
                 "hidden": not authenticated or g.user_sid_raw == ANONYMOUS_SID_RAW,
                 "ps_computer_name": None,
                 "cluster_node_keys": conn[5],
