@@ -57,6 +57,12 @@ from .smbxsrv import (
 from .store import OPEN_DB, SESSION_DB, TCON_DB, Store
 from .tdb import TdbFormatError
 
+TYPE_CHECKING = False  # typing costs a listing start-up time
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .smbxsrv import Channel, OpenGlobal
+
 #: NTTIME of the Unix epoch, and NTTIME ticks per second.
 _NTTIME_EPOCH = 116444736000000000
 _NTTIME_PER_SECOND = 10_000_000
@@ -238,114 +244,120 @@ def read_sessions(server: Server, now: float | None = None) -> SourceResult:
 
 def _read(server: Server, layout: Layout, now: float) -> SourceResult:
     warnings: list[str] = []
-    config = server.config
     store = server.store
     sessions = live_sessions(server, layout, warnings)
+    shares = _shares(store, layout, warnings)
+    opens = _NumOpens(_decode_all(store, OPEN_DB, decode_open, layout, "open", warnings),
+                      store, sessions, shares)
+    nodes = getattr(store, "nodes", None) if server.config.clustering else None
+    sessions, idle = _tcp_facts(server, sessions, nodes, warnings)
+    out = _records(server.config, sessions, shares, opens, idle, nodes, now)
+    out.sort(key=lambda s: s.session_id)
+    return SourceResult(sessions=out, warnings=warnings, source=f"tdb (Samba {layout.name} layout)")
 
+
+def _shares(store: Store, layout: Layout, warnings: list[str]) -> dict[int, list[str]]:
+    """The share names of each session's live tree connects, by session global id."""
     shares: dict[int, list[str]] = defaultdict(list)
     for t in _decode_all(store, TCON_DB, decode_tcon, layout, "tree connect", warnings):
         if store.alive(t.server_id):
             names = shares[t.session_global_id]
             if t.share_name not in names:
                 names.append(t.share_name)
+    return shares
 
-    open_counts = _count_opens(
-        _decode_all(store, OPEN_DB, decode_open, layout, "open", warnings), store
-    )
-    owners = Counter((g.channels[0].server_id.vnn, g.channels[0].server_id.pid,
-                      g.user_sid_raw) for g in sessions)
-    with_tcons = Counter((g.channels[0].server_id.vnn, g.channels[0].server_id.pid,
-                          g.user_sid_raw) for g in sessions if g.session_global_id in shares)
-    clustered = config.clustering
-    # A clustered server: node names from ctdbd; the kernel's TCP facts only for the
-    # sessions this node serves (another node's connections are in its own kernel: its
-    # sessions keep a null SecondsIdle and are never taken for ended ones).
-    nodes = getattr(store, "nodes", None) if clustered else None
+
+def _tcp_facts(server: Server, sessions: list[SessionGlobal], nodes: Any,
+               warnings: list[str]) -> tuple[list[SessionGlobal], dict[tuple[str, str], tuple]]:
+    """The kernel's facts (idle time, traffic) of each connection, and the sessions left
+    once those whose connection has ended are taken out. On a cluster only this node's
+    sessions are asked about: another node's connections are in its own kernel, so its
+    sessions keep a null SecondsIdle and are never taken for ended ones."""
     local_vnn = nodes.pnn if nodes is not None else None
     here = sessions if local_vnn is None else [
         g for g in sessions if g.channels[0].server_id.vnn == local_vnn]
     pairs = {(g.channels[0].local_address, g.channels[0].remote_address) for g in here}
-    known = _idle_seconds(config, pairs, warnings, server.pid)
-    if known is not None:
-        # The connections were read in smbd's own namespace: one missing there has ended.
-        kept = _without_connection(here, known, warnings, _net_namespace(str(server.pid)))
-        if local_vnn is None:
-            sessions = kept
-        else:
-            ended = {id(g) for g in here} - {id(g) for g in kept}
-            sessions = [g for g in sessions if id(g) not in ended]
-    idle = known or {}
+    known = _idle_seconds(server.config, pairs, warnings, server.pid)
+    if known is None:
+        return sessions, {}
+    # The connections were read in smbd's own namespace: one missing there has ended.
+    kept = _without_connection(here, known, warnings, _net_namespace(str(server.pid)))
+    if local_vnn is None:
+        return kept, known
+    ended = {id(g) for g in here} - {id(g) for g in kept}
+    return [g for g in sessions if id(g) not in ended], known
+
+
+def _connection(ch: Channel, clustered: bool, nodes: Any,
+                idle: dict[tuple[str, str], tuple]) -> tuple:
+    """What a session takes from its connection: client address, NetBIOS name, cluster
+    node name, transport, the kernel's facts and the node's other names."""
+    address = client_address(ch.remote_address)
+    netbios = ch.remote_name if ch.remote_name not in ("", address) else None
+    vnn = ch.server_id.vnn
+    if nodes is not None:
+        node, node_keys = nodes.name(vnn), nodes.keys(vnn)
+    else:
+        node = str(vnn) if clustered and vnn != _NONCLUSTER_VNN else ""
+        node_keys = ()
+    return (address, netbios, node, _transport(ch.local_address),
+            idle.get((ch.local_address, ch.remote_address), _NO_TCP_FACTS), node_keys)
+
+
+def _records(config: SambaConfig, sessions: list[SessionGlobal],
+             shares: dict[int, list[str]], opens: _NumOpens,
+             idle: dict[tuple[str, str], tuple], nodes: Any, now: float) -> list[SmbSession]:
+    """The SmbSession records of the live sessions (see the module's notes)."""
+    clustered = config.clustering
     scope = config.netbios_name if clustered else "*"
     dialects = DIALECT_NAMES
+    # Tens of thousands of sessions share a few connections and a few security settings.
     per_connection: dict[tuple[str, str], tuple] = {}
     per_crypto: dict[tuple[int, int, int, int], tuple] = {}
     out = []
     for g in sessions:
         ch = g.channels[0]
-        conn_key = (ch.local_address, ch.remote_address)
-        conn = per_connection.get(conn_key)
+        conn = per_connection.get((ch.local_address, ch.remote_address))
         if conn is None:
-            address = client_address(ch.remote_address)
-            netbios = ch.remote_name if ch.remote_name not in ("", address) else None
-            vnn = ch.server_id.vnn
-            if nodes is not None:
-                node, node_keys = nodes.name(vnn), nodes.keys(vnn)
-            else:
-                node = str(vnn) if clustered and vnn != _NONCLUSTER_VNN else ""
-                node_keys = ()
-            conn = (address, netbios, node, _transport(ch.local_address),
-                    idle.get(conn_key, _NO_TCP_FACTS), node_keys)
-            per_connection[conn_key] = conn
+            conn = _connection(ch, clustered, nodes, idle)
+            per_connection[(ch.local_address, ch.remote_address)] = conn
         crypto_key = (g.encryption_flags, ch.encryption_cipher, g.signing_flags, ch.signing_algo)
         secure = per_crypto.get(crypto_key)
         if secure is None:
             secure = crypto.encryption(*crypto_key[:2]) + crypto.signing(*crypto_key[2:])
             per_crypto[crypto_key] = secure
-        owner = (ch.server_id.vnn, ch.server_id.pid, g.user_sid_raw)
-        if g.session_global_id in open_counts.by_session:
-            num_opens: int | None = open_counts.by_session[g.session_global_id]
-        elif open_counts.by_session_known:
-            num_opens = 0
-        else:
-            num_opens = _group_share(owners[owner], with_tcons[owner],
-                                     open_counts.by_owner.get(owner, 0),
-                                     g.session_global_id in shares)
         created = g.creation_time
         authenticated = g.account_name is not None
-        out.append(
-            SmbSession._from_fields({
-                "session_id": g.session_global_id,
-                "client_computer_name": conn[0],
-                "client_user_name": f"{g.domain_name}\\{g.account_name}" if authenticated else "",
-                "cluster_node_name": conn[2],
-                "dialect": dialects.get(g.connection_dialect)
-                or dialect_name(g.connection_dialect),
-                "num_opens": num_opens,
-                "scope_name": scope,
-                "seconds_exists": max(0, int(now - (created - _NTTIME_EPOCH) / _NTTIME_PER_SECOND))
-                if created
-                else None,
-                "seconds_idle": conn[4][0],
-                "transport_name": conn[3],
-                "smb_instance": "Default",
-                "client_netbios_name": conn[1],
-                "client_guid": g.client_guid,
-                "encryption_cipher": secure[0],
-                "encryption_degree": secure[1],
-                "signing_cipher": secure[2],
-                "signing_degree": secure[3],
-                "shares": tuple(shares.get(g.session_global_id, ())),
-                "smbd_pid": ch.server_id.pid,
-                "bytes_received": conn[4][1],
-                "bytes_sent": conn[4][2],
-                "rtt_microseconds": conn[4][3],
-                "hidden": not authenticated or g.user_sid_raw == ANONYMOUS_SID_RAW,
-                "ps_computer_name": None,
-                "cluster_node_keys": conn[5],
-            })
-        )
-    out.sort(key=lambda s: s.session_id)
-    return SourceResult(sessions=out, warnings=warnings, source=f"tdb (Samba {layout.name} layout)")
+        tcp = conn[4]
+        out.append(SmbSession._from_fields({
+            "session_id": g.session_global_id,
+            "client_computer_name": conn[0],
+            "client_user_name": f"{g.domain_name}\\{g.account_name}" if authenticated else "",
+            "cluster_node_name": conn[2],
+            "dialect": dialects.get(g.connection_dialect) or dialect_name(g.connection_dialect),
+            "num_opens": opens.of(g, ch),
+            "scope_name": scope,
+            "seconds_exists": max(0, int(now - (created - _NTTIME_EPOCH) / _NTTIME_PER_SECOND))
+            if created else None,
+            "seconds_idle": tcp[0],
+            "transport_name": conn[3],
+            "smb_instance": "Default",
+            "client_netbios_name": conn[1],
+            "client_guid": g.client_guid,
+            "encryption_cipher": secure[0],
+            "encryption_degree": secure[1],
+            "signing_cipher": secure[2],
+            "signing_degree": secure[3],
+            "shares": tuple(shares.get(g.session_global_id, ())),
+            "smbd_pid": ch.server_id.pid,
+            "bytes_received": tcp[1],
+            "bytes_sent": tcp[2],
+            "rtt_microseconds": tcp[3],
+            "hidden": not authenticated or g.user_sid_raw == ANONYMOUS_SID_RAW,
+            "ps_computer_name": None,
+            "cluster_node_keys": conn[5],
+        }))
+    return out
 
 
 def _group_share(sessions: int, sessions_with_tcons: int, opens: int,
@@ -362,21 +374,39 @@ def _group_share(sessions: int, sessions_with_tcons: int, opens: int,
     return None
 
 
-class _OpenCounts:
-    def __init__(self) -> None:
+class _NumOpens:
+    """NumOpens of each session, from the live open records. From Samba 4.23 an open
+    names its session; before, only its smbd and owner, so opens are counted per (node,
+    smbd, user) and given to a session only where that is exact (:func:`_group_share`)."""
+
+    def __init__(self, opens: Iterable[OpenGlobal], store: Store,
+                 sessions: list[SessionGlobal], shares: dict[int, list[str]]) -> None:
         self.by_session: Counter[int] = Counter()
         self.by_owner: Counter[tuple[int, int, bytes | None]] = Counter()
         self.by_session_known = False
+        for o in opens:
+            if not store.alive(o.server_id):
+                continue
+            session = getattr(o, "session_global_id", None)
+            if session is not None:
+                self.by_session_known = True
+                self.by_session[session] += 1
+            self.by_owner[(o.server_id.vnn, o.server_id.pid, o.open_owner_raw)] += 1
+        self.shares = shares
+        self.owners = Counter(self._owner(g, g.channels[0]) for g in sessions)
+        self.with_tcons = Counter(self._owner(g, g.channels[0]) for g in sessions
+                                  if g.session_global_id in shares)
 
+    @staticmethod
+    def _owner(g: SessionGlobal, ch: Channel) -> tuple[int, int, bytes | None]:
+        return (ch.server_id.vnn, ch.server_id.pid, g.user_sid_raw)
 
-def _count_opens(opens: Iterable, store: Store) -> _OpenCounts:
-    counts = _OpenCounts()
-    for o in opens:
-        if not store.alive(o.server_id):
-            continue
-        session = getattr(o, "session_global_id", None)
-        if session is not None:
-            counts.by_session_known = True
-            counts.by_session[session] += 1
-        counts.by_owner[(o.server_id.vnn, o.server_id.pid, o.open_owner_raw)] += 1
-    return counts
+    def of(self, g: SessionGlobal, ch: Channel) -> int | None:
+        """The open files of session ``g`` (``ch`` its first channel), or None."""
+        if g.session_global_id in self.by_session:
+            return self.by_session[g.session_global_id]
+        if self.by_session_known:
+            return 0
+        owner = self._owner(g, ch)
+        return _group_share(self.owners[owner], self.with_tcons[owner],
+                            self.by_owner.get(owner, 0), g.session_global_id in self.shares)
