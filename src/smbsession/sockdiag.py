@@ -332,16 +332,10 @@ def _parse(
     (local, remote) with IPv4-mapped addresses as IPv4, to ``keyed``); return whether the
     buffer ended with ``NLMSG_DONE``.
 
-    The attributes of a message are walked up to ``INET_DIAG_INFO``. The kernel sends the
-    same attributes before it in every message (shutdown, mark, cgroup, socket options),
-    usually byte for byte: when the bytes before the previous message's ``INET_DIAG_INFO``
-    recur, the walk is skipped (same bytes, same walk).
+    The attributes of a message are walked up to ``INET_DIAG_INFO`` (:func:`_tcp_info`).
     """
     unpack_header = _NLMSG_LENGTH_TYPE.unpack_from
     unpack_message = _NLMSG_INET_DIAG.unpack_from
-    unpack_attr = _NLATTR.unpack_from
-    unpack_info = _NLATTR_TCP_INFO.unpack_from
-    info_size = _NLATTR_TCP_INFO.size
     swap = _SWAP_PORTS
     states = _STATE_NAMES
     hosts_by_family: dict[int, dict[bytes, tuple[str, str]]] = {_AF_INET: {}, _AF_INET6: {}}
@@ -349,8 +343,8 @@ def _parse(
     cls = TcpConnection
     (set_local, set_remote, set_state, set_inode, set_uid, set_recv, set_sent, set_ack,
      set_rtt, set_bytes_received, set_bytes_acked, set_bytes_sent) = _SETTERS
-    prefix: bytes | bytearray | memoryview = b""
-    prefix_length = -1
+    seen = _AttributeWalk()
+    tcp_info = _tcp_info
     pos = 0
     done = False
     while pos < size:
@@ -377,39 +371,8 @@ def _parse(
             hosts = hosts_by_family.get(family)
             if hosts is None:
                 raise SockDiagError(f"inet_diag_msg at byte {pos} has address family {family}")
-            first = pos + 88
-            at = first + prefix_length
-            info_length = 0
-            if (prefix_length >= 0 and at + info_size <= end
-                    and data[first:at] == prefix):
-                (info_length, attr_type, sent, received, acked, rtt, bytes_acked,
-                 bytes_received, bytes_sent) = unpack_info(data, at)
-                if attr_type & 0x3FFF != INET_DIAG_INFO or not (
-                        info_size <= info_length <= end - at):
-                    info_length = 0
-            if not info_length:
-                at = first
-                while at + 4 <= end:
-                    attr_length, attr_type = unpack_attr(data, at)
-                    if attr_length < 4 or at + attr_length > end:
-                        raise SockDiagError(
-                            f"netlink attribute of length {attr_length} at byte {at} runs "
-                            "past its message")
-                    if attr_type & 0x3FFF == INET_DIAG_INFO:
-                        info_length = attr_length
-                        if info_length >= info_size:
-                            (_, _, sent, received, acked, rtt, bytes_acked, bytes_received,
-                             bytes_sent) = unpack_info(data, at)
-                            prefix_length = at - first
-                            prefix = data[first:at]
-                        else:
-                            (sent, received, acked, rtt, bytes_acked, bytes_received,
-                             bytes_sent) = _short_tcp_info(data, at + 4, info_length - 4)
-                        break
-                    at += (attr_length + 3) & ~3
-                else:
-                    received = sent = acked = rtt = None
-                    bytes_acked = bytes_received = bytes_sent = None
+            (sent, received, acked, rtt, bytes_acked, bytes_received,
+             bytes_sent) = tcp_info(data, pos + 88, end, seen)
             names = hosts.get(src)
             if names is None:
                 names = hosts[src] = _key_host(family, src)
@@ -438,22 +401,74 @@ def _parse(
                 key = (local if local_key is local_host else (local_key, sport),
                        remote if remote_key is remote_host else (remote_key, dport))
                 keyed.setdefault(key, conn)
-        elif kind == NLMSG_DONE:
-            if length >= 20:
-                (code,) = _ERRNO.unpack_from(data, pos + 16)
-                if code < 0:
-                    raise _kernel_error(code, "dump failed")
-            done = True
-        elif kind == NLMSG_ERROR:
-            if length < 20:
-                raise SockDiagError("netlink error message without its error number")
-            (code,) = _ERRNO.unpack_from(data, pos + 16)
-            if code != 0:
-                raise _kernel_error(code, "request refused")
-        elif kind != NLMSG_NOOP:
-            raise SockDiagError(f"unexpected netlink message type {kind} at byte {pos}")
+        else:
+            done = _control(kind, data, pos, length)
         pos += (length + 3) & ~3
     return done
+
+
+class _AttributeWalk:
+    """Where the previous message's ``INET_DIAG_INFO`` was, and the attribute bytes
+    before it: the kernel sends the same ones in every message, usually byte for byte."""
+
+    __slots__ = ("prefix", "prefix_length")
+
+    def __init__(self) -> None:
+        self.prefix: bytes | bytearray | memoryview = b""
+        self.prefix_length = -1
+
+
+_NO_TCP_INFO = (None,) * 7
+
+
+def _tcp_info(data: bytes | bytearray | memoryview, first: int, end: int,
+              seen: _AttributeWalk) -> tuple:
+    """The tcp_info values of one message whose attributes run from ``first`` to ``end``:
+    (sent, received, acked, rtt, bytes_acked, bytes_received, bytes_sent), all None
+    without ``INET_DIAG_INFO``. When the bytes before the previous message's
+    ``INET_DIAG_INFO`` recur, the walk is skipped (same bytes, same walk)."""
+    info_size = _NLATTR_TCP_INFO.size
+    at = first + seen.prefix_length
+    if seen.prefix_length >= 0 and at + info_size <= end and data[first:at] == seen.prefix:
+        info_length, attr_type, *values = _NLATTR_TCP_INFO.unpack_from(data, at)
+        if attr_type & 0x3FFF == INET_DIAG_INFO and info_size <= info_length <= end - at:
+            return tuple(values)
+    at = first
+    while at + 4 <= end:
+        attr_length, attr_type = _NLATTR.unpack_from(data, at)
+        if attr_length < 4 or at + attr_length > end:
+            raise SockDiagError(
+                f"netlink attribute of length {attr_length} at byte {at} runs past its "
+                "message")
+        if attr_type & 0x3FFF == INET_DIAG_INFO:
+            if attr_length >= info_size:
+                seen.prefix_length = at - first
+                seen.prefix = data[first:at]
+                return tuple(_NLATTR_TCP_INFO.unpack_from(data, at)[2:])
+            return _short_tcp_info(data, at + 4, attr_length - 4)
+        at += (attr_length + 3) & ~3
+    return _NO_TCP_INFO
+
+
+def _control(kind: int, data: bytes | bytearray | memoryview, pos: int, length: int) -> bool:
+    """Handle a message that is not a socket's (``NLMSG_DONE``, ``NLMSG_ERROR``,
+    ``NLMSG_NOOP``); return whether it ends the dump."""
+    if kind == NLMSG_DONE:
+        if length >= 20:
+            (code,) = _ERRNO.unpack_from(data, pos + 16)
+            if code < 0:
+                raise _kernel_error(code, "dump failed")
+        return True
+    if kind == NLMSG_ERROR:
+        if length < 20:
+            raise SockDiagError("netlink error message without its error number")
+        (code,) = _ERRNO.unpack_from(data, pos + 16)
+        if code != 0:
+            raise _kernel_error(code, "request refused")
+        return False
+    if kind != NLMSG_NOOP:
+        raise SockDiagError(f"unexpected netlink message type {kind} at byte {pos}")
+    return False
 
 
 def _short_tcp_info(data: bytes | bytearray | memoryview, start: int,
