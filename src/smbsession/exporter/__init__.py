@@ -17,6 +17,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .. import target_kinds
 from ..errors import InvalidParameter
 
 if TYPE_CHECKING:
@@ -136,17 +137,11 @@ def main(argv: Sequence[str]) -> int:
                     max_sessions=int(args.get("max_sessions", 1000)))
     smb_conf = args.get("smb_conf")
     targets = [str(t) for t in args.get("cim_session", [])]
-    if targets:
-        from ..remote import fleet
-
-        fleet.check_targets(targets)
+    kinds = dict(zip(targets, target_kinds(targets), strict=True)) if targets else {}
     local = not targets or bool(args.get("local"))
     web_config = load_web_config(args.get("web_config_file"))
     user = str(args.get("user", "nobody"))
-
-    from ..remote.fleet import LOCAL_NAMES
-
-    local_probes = any(t.strip().lower() in LOCAL_NAMES for t in targets)
+    local_probes = "local" in kinds.values()
     reader_pid = None
     reader: Reader = LocalReader(smb_conf)
     if (local or local_probes) and os.geteuid() == 0 and user != "root":
@@ -154,7 +149,7 @@ def main(argv: Sequence[str]) -> int:
     collector = SessionCollector(reader, limits, name="localhost") if local else None
 
     def probe_reader(target: str) -> Reader:
-        if target.strip().lower() in LOCAL_NAMES:
+        if kinds.get(target) == "local":
             return reader
         return RemoteReader(target, smb_conf)
 
@@ -173,6 +168,12 @@ def main(argv: Sequence[str]) -> int:
     probes = f"; probe targets: {', '.join(targets)}" if targets else ""
     log.info("listening on %s://%s:%d/metrics%s%s", scheme, shown, port, split, probes)
 
+    return _serve(server, reader_pid, log)
+
+
+def _serve(server: Any, reader_pid: int | None, log: logging.Logger) -> int:
+    """Serve until SIGTERM or Ctrl-C, or until the root reader is gone; return the exit
+    code (1 when the reader went away)."""
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:

@@ -69,9 +69,9 @@ def reader_for(targets: Sequence[str], smb_conf: str | None) -> Reader:
 
             return smbsession.read_sessions(smb_conf).sessions
         return local
-    from ..remote import fleet
+    import smbsession
 
-    fleet.check_targets(targets)
+    smbsession.target_kinds(list(targets))  # bad targets fail now, naming the first
 
     def remote() -> list[SmbSession]:
         import smbsession
@@ -100,11 +100,15 @@ def _closer(targets: Sequence[str], smb_conf: str | None) -> Callable[[SmbSessio
                 SessionQuery(session_id=(session.session_id,), include_hidden=True),
                 smb_conf, force=True)
         else:
-            from ..remote import fleet
+            import smbsession
 
-            results, errors = fleet.close_many([session], targets, smb_conf)
+            errors: list[str] = []
+            results = smbsession.close_smb_session(
+                input_object=[session], cim_session=list(targets), smb_conf=smb_conf,
+                force=True, on_error=lambda error: errors.append(str(error)),
+                on_warning=lambda _line: None)
             if errors:
-                return "; ".join(str(e) for e in errors)
+                return "; ".join(errors)
         return "; ".join(f"{r.session.session_id}: {r.message}" for r in results)
     return close
 
