@@ -163,8 +163,6 @@ def test_smb_rows_agree_with_the_databases_where_both_know(listings: dict[str, t
         assert theirs, (mine, remote)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: srvsvc rows spell the user as Unix does "
-                                       "(no domain); the local reader says DOMAIN\\User")
 def test_smb_rows_spell_the_user_as_the_databases_do(listings: dict[str, tuple]) -> None:
     local = {r["ClientUserName"] for r in listings["tdb"][0]
              if r["SessionId"] in listings["tdb"][2]}

@@ -176,7 +176,7 @@ def test_a_real_prometheus_scrapes_the_session_count(lab: Lab, alice_bob) -> Non
     web_port = free_port()
     with exporter(lab) as running:
         (work / "prometheus.yml").write_text(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+            "global:\n  scrape_interval: 3s\n  scrape_timeout: 3s\n"
             "scrape_configs:\n  - job_name: smbsession\n    static_configs:\n"
             f"      - targets: ['127.0.0.1:{running.port}']\n")
         prom = subprocess.Popen(

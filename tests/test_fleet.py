@@ -24,7 +24,7 @@ from conftest import (
     smbprotocol_sessions,
     wait_for,
 )
-from smbsession.lab import WORKGROUP, Lab, free_port
+from smbsession.lab import NETBIOS_NAME, WORKGROUP, Lab, free_port
 from smbsession.remote import fleet
 
 pytest.importorskip("impacket")
@@ -71,10 +71,12 @@ def test_every_server_answers_beside_a_dead_and_a_silent_one(labs: list[Lab]) ->
     # PSComputerName is the host as the targets name it; they share one, so with the port.
     computer = {lab: f"127.0.0.1:{lab.port}" for lab in (first, second, third)}
     assert set(by_target) == set(computer.values())
-    assert "labalice" in by_target[computer[first]] and "labbob" in by_target[computer[second]]
-    assert "labcarol" in by_target[computer[third]]
-    assert "labalice" not in by_target[computer[third]]
-    bob = next(r for r in rows if r["ClientUserName"] == "labbob")
+    # srvsvc's names, spelled as the local reader spells them.
+    alice, bob_name, carol = (f"{NETBIOS_NAME}\\{u}" for u in ("labalice", "labbob", "labcarol"))
+    assert alice in by_target[computer[first]] and bob_name in by_target[computer[second]]
+    assert carol in by_target[computer[third]]
+    assert alice not in by_target[computer[third]]
+    bob = next(r for r in rows if r["ClientUserName"] == bob_name)
     assert bob["NumOpens"] == 1 and bob["SessionId"] == 0 and bob["Dialect"] is None
     errors = out.stderr.splitlines()
     assert [line for line in errors if dead in line] == [
@@ -109,7 +111,7 @@ def test_credential_names_the_account_of_targets_without_one(labs: list[Lab]) ->
                       f"{WORKGROUP}\\root", "-ClientUserName", "labalice", "-Format", "Json",
                       env=env_for(first))
     assert out.returncode == 0, out.stderr
-    assert {r["ClientUserName"] for r in out.json()} == {"labalice"}
+    assert {r["ClientUserName"] for r in out.json()} == {f"{NETBIOS_NAME}\\labalice"}
     bad = run_cli("get", "-CimSession", smb(first, who=""), "-Credential", "root:secret")
     assert bad.returncode == 2
     assert "-Credential: 'root:secret' is not a user name" in bad.stderr
@@ -136,7 +138,7 @@ def test_the_password_is_asked_on_the_terminal_and_reaches_a_job(labs: list[Lab]
         waited = run_cli("job", "wait", job_id, "--timeout", "60", env=env)
         assert "Completed" in waited.stdout, waited.stdout
         received = run_cli("job", "receive", job_id, "--format", "Json", env=env)
-    assert "labcarol" in {r["ClientUserName"] for r in received.json()}
+    assert f"{NETBIOS_NAME}\\labcarol" in {r["ClientUserName"] for r in received.json()}
     assert password.encode() not in term.seen  # not echoed
     store = tmp_path / "smbsession"
     for path in store.iterdir():  # the database, its WAL and shared memory
@@ -155,7 +157,7 @@ def test_close_over_smb_ends_that_users_sessions_and_says_how(labs: list[Lab]) -
         assert what_if.returncode == 0, what_if.stderr
         assert what_if.stdout.splitlines() == [
             "What if: Performing operation 'Close-Session' on Target 'every session of "
-            "labbob from 127.0.0.1 on 127.0.0.1'."]
+            f"{NETBIOS_NAME}\\labbob from 127.0.0.1 on 127.0.0.1'."]
         assert "labbob" in users_of(second)
         out = run_cli("close", "-CimSession", smb(second), "-ClientUserName", "labbob",
                       "-Force", "-Verbose", env=env_for(second))

@@ -42,9 +42,10 @@ def test_root_lists_the_held_sessions(lab: Lab) -> None:
         time.sleep(1.5)  # Samba's sesi1_time counts whole seconds
         t = target(lab)
         sessions = list_sessions(t, lab.user("root").password, timeout=30)
+    # Spelled as the local reader spells them (the server's LSA names the domain).
     by_user = {s.client_user_name: s for s in sessions}
-    assert {"labalice", "labbob"} <= set(by_user)
-    alice, bob = by_user["labalice"], by_user["labbob"]
+    assert {"LABSRV\\labalice", "LABSRV\\labbob"} <= set(by_user)
+    alice, bob = by_user["LABSRV\\labalice"], by_user["LABSRV\\labbob"]
     assert alice.client_computer_name == bob.client_computer_name == "127.0.0.1"
     assert alice.num_opens == 1 and bob.num_opens == 0
     for s in (alice, bob):
@@ -64,23 +65,24 @@ def test_the_listing_matches_the_local_reader(lab: Lab) -> None:
     with smbprotocol_sessions(lab, ["labalice", "labbob", "labcarol"]):
         remote = list_sessions(target(lab), lab.user("root").password, timeout=30)
         local = smbsession.read_sessions(str(lab.conf_path)).sessions
-    remote_users = sorted(s.client_user_name or "" for s in remote if s.client_user_name != "root")
-    local_users = sorted((s.client_user_name or "").rpartition("\\")[2]
-                         for s in local if not s.hidden)
+    remote_users = sorted(s.client_user_name or "" for s in remote
+                          if s.client_user_name != "LABSRV\\root")
+    local_users = sorted(s.client_user_name or "" for s in local if not s.hidden)
     assert remote_users == local_users
 
 
 def test_sessions_that_end_are_gone_from_the_next_listing(lab: Lab) -> None:
     with smbprotocol_sessions(lab, ["labcarol"]):
         during = list_sessions(target(lab), lab.user("root").password)
-    assert "labcarol" in {s.client_user_name for s in during}
+    assert "LABSRV\\labcarol" in {s.client_user_name for s in during}
     deadline = time.monotonic() + 15
     while True:
         after = list_sessions(target(lab), lab.user("root").password)
-        if "labcarol" not in {s.client_user_name for s in after} or time.monotonic() > deadline:
+        gone = "LABSRV\\labcarol" not in {s.client_user_name for s in after}
+        if gone or time.monotonic() > deadline:
             break
         time.sleep(0.2)
-    assert "labcarol" not in {s.client_user_name for s in after}
+    assert "LABSRV\\labcarol" not in {s.client_user_name for s in after}
 
 
 @pytest.mark.skipif(not ipv6_loopback_available(), reason="no IPv6 loopback")
@@ -88,7 +90,7 @@ def test_an_ipv6_target_and_client_are_bracketed(lab: Lab) -> None:
     with smbprotocol_sessions(lab, ["labalice"], host="::1"):
         t = parse_smb_target(f"smb://LAB\\root@[::1]:{lab.port}")
         sessions = list_sessions(t, lab.user("root").password, timeout=30)
-    alice = next(s for s in sessions if s.client_user_name == "labalice")
+    alice = next(s for s in sessions if s.client_user_name == "LABSRV\\labalice")
     assert alice.client_computer_name == "[::1]"
 
 

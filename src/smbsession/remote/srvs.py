@@ -618,8 +618,7 @@ def list_sessions(target: SmbTarget, password: str | None, timeout: float = 30.0
     """
     with _srvsvc(target, password, timeout, kerberos) as (dce, budget):
         sessions = _enumerate(dce, budget, str(target))[1]
-        names = {s.client_user_name for s in sessions
-                 if s.client_user_name and "\\" in s.client_user_name and not s.hidden}
+        names = {s.client_user_name for s in sessions if s.client_user_name and not s.hidden}
         if names:
             spelled = directory_names(budget.conn, target, names, budget)
             if spelled:
@@ -630,11 +629,13 @@ def list_sessions(target: SmbTarget, password: str | None, timeout: float = 30.0
 
 def directory_names(conn: object, target: SmbTarget, names: set[str],
                     budget: _Budget | None = None) -> dict[str, str]:
-    """Map ``DOMAIN\\user`` names as a server's srvsvc spells them (Samba: the Unix
-    names winbind makes, ``CONTOSO\\administrator``) to the spelling of the directory
-    (``CONTOSO\\Administrator``), asking the server's LSA (``\\lsarpc``: LookupNames,
-    then LookupSids of the SIDs found) over the same SMB connection ``conn``. A name it
-    cannot map keeps its spelling (it is absent from the result)."""
+    """Map user names as a server's srvsvc spells them (Samba: the Unix names, bare for
+    local accounts, ``labalice``, or as winbind makes them, ``CONTOSO\\administrator``)
+    to ``DOMAIN\\Name`` as the directory spells it (``LABSRV\\labalice``,
+    ``CONTOSO\\Administrator``), as the local reader does, asking the server's LSA
+    (``\\lsarpc``: LookupNames, then LookupSids of the SIDs found) over the same SMB
+    connection ``conn``. A name it cannot map keeps its spelling (it is absent from the
+    result)."""
     from impacket.dcerpc.v5 import lsad, lsat, transport
     from impacket.dcerpc.v5.dtypes import MAXIMUM_ALLOWED
 
@@ -661,8 +662,9 @@ def directory_names(conn: object, target: SmbTarget, names: set[str],
                 account, dom = _text(entry["Name"]), _text(domain["Name"])
             except Exception:
                 continue
-            if account and dom and f"{dom}\\{account}".lower() == name.lower():
-                out[name] = f"{dom}\\{account}"
+            spelled = f"{dom}\\{account}"
+            if account and dom and name.lower() in (spelled.lower(), account.lower()):
+                out[name] = spelled
     except Exception:
         return out
     finally:
@@ -714,6 +716,12 @@ def _session_del(dce: object, client: str, user: str | None) -> str | None:
     except DCERPCException as exc:
         code = _as_int(exc.get_error_code())
         name = _NERR_NAMES.get(code, f"error {code:#x}") if code else str(exc)
+        # Listed as DOMAIN\Name (respelled, see directory_names): a server that names
+        # its local accounts bare knows them only so (Samba answers a name it has no
+        # session of with ERROR_ACCESS_DENIED, Windows with NERR_UserNotFound).
+        if code in (5, 2221) and user and "\\" in user and \
+                _session_del(dce, client, user.rpartition("\\")[2]) is None:
+            return None
         return f"NetrSessionDel failed: {name}"
     return None
 
