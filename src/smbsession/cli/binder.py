@@ -19,7 +19,6 @@ command's arguments:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from ..errors import InvalidParameter
@@ -42,7 +41,6 @@ def wants_help(argv: Sequence[str]) -> bool:
     return False
 
 
-_NAME = re.compile(r"-{1,2}[^-\d.]")
 
 
 def split_list(text: str) -> list[str]:
@@ -123,7 +121,8 @@ class Binder:
     def is_name(token: str) -> bool:
         """True when ``token`` is a parameter name (``-x``, ``--x``), not a value such as
         ``-5`` or ``-``."""
-        return bool(_NAME.match(token))
+        rest = token[2:] if token.startswith("--") else token[1:] if token[:1] == "-" else ""
+        return bool(rest) and rest[0] not in "-." and not rest[0].isdecimal()
 
     def _missing(self, param: Param) -> InvalidParameter:
         if param.type == "switch":

@@ -8,8 +8,6 @@ and the type, the way PowerShell reports it.
 
 from __future__ import annotations
 
-import re
-
 from ..errors import InvalidParameter
 
 UINT64_MAX = 2**64 - 1
@@ -81,9 +79,19 @@ class Param:
 
 
 def snake(name: str) -> str:
-    """``SessionId`` -> ``session_id``; ``PSComputerName`` -> ``ps_computer_name``."""
-    name = re.sub(r"(?<=[A-Z])(?=[A-Z][a-z])", "_", name)
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+    """``SessionId`` -> ``session_id``; ``PSComputerName`` -> ``ps_computer_name``: a
+    ``_`` before a capital that follows a small letter or a digit, or that ends a run of
+    capitals followed by a small letter. (Written out: the regular expression module
+    costs every listing's start-up.)"""
+    out = []
+    for i, char in enumerate(name):
+        if i and "A" <= char <= "Z":
+            before, after = name[i - 1], name[i + 1:i + 2]
+            if ("a" <= before <= "z" or "0" <= before <= "9"
+                    or ("A" <= before <= "Z" and "a" <= after <= "z")):
+                out.append("_")
+        out.append(char)
+    return "".join(out).lower()
 
 
 #: PowerShell's common parameters that this tool honours.
@@ -102,9 +110,17 @@ COMMON_PARAMS: tuple[Param, ...] = (
 
 _TRUE = frozenset({"$true", "true", "1"})
 _FALSE = frozenset({"$false", "false", "0"})
-_DECIMAL = re.compile(r"\d+")
-_SIGNED = re.compile(r"[+-]?\d+")
-_HEX = re.compile(r"0[xX][0-9a-fA-F]+")
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
+def _decimal(text: str) -> bool:
+    """One or more decimal digits, as ``\\d+`` matches them."""
+    return bool(text) and all(c.isdecimal() for c in text)
+
+
+def _hex(text: str) -> bool:
+    """``0x`` then hexadecimal digits."""
+    return len(text) > 2 and text[:2] in ("0x", "0X") and all(c in _HEX_DIGITS for c in text[2:])
 
 
 def unquote(text: str) -> str:
@@ -124,9 +140,9 @@ def _conversion_error(command: str, param: Param, text: str, reason: str) -> Inv
 
 
 def _to_uint64(value: str) -> int | None:
-    if _DECIMAL.fullmatch(value):
+    if _decimal(value):
         return int(value)
-    if _HEX.fullmatch(value):
+    if _hex(value):
         return int(value, 16)
     return None
 
@@ -154,7 +170,8 @@ def convert(param: Param, text: str, command: str) -> object:
             )
         return number
     if param.type == "int32":
-        if not _SIGNED.fullmatch(value) or not INT32_MIN <= int(value) <= INT32_MAX:
+        digits = value[1:] if value[:1] in "+-" else value
+        if not _decimal(digits) or not INT32_MIN <= int(value) <= INT32_MAX:
             raise _conversion_error(
                 command, param, text, f"expected a whole number from {INT32_MIN} to {INT32_MAX}."
             )

@@ -37,14 +37,12 @@ checked before anything runs, so bad input changes nothing.
 from __future__ import annotations
 
 import os
-import re
 import stat
 from collections.abc import Mapping, Sequence
 
 from ..errors import InvalidParameter
 from .params import Param, convert
 
-_BLANK = re.compile(r"[ \t\r\n]*")
 HINT = "Pipeline input is the JSON or NDJSON that -Format Json or -Format NDJson writes."
 
 
@@ -269,7 +267,9 @@ def parse_objects(text: str, command: str) -> list[InputObject]:
     objects: list[InputObject] = []
 
     def skip(pos: int) -> int:
-        return _BLANK.match(text, pos).end()  # type: ignore[union-attr]
+        while pos < len(text) and text[pos] in " \t\r\n":
+            pos += 1
+        return pos
 
     def value_at(pos: int) -> int:
         try:

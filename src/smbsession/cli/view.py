@@ -14,7 +14,6 @@ this tool (``-Property *`` gives the seed's Example 5 list).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from fnmatch import fnmatchcase
 
 from ..errors import InvalidParameter
 from ..model import ALL_PROPERTIES, TABLE_PROPERTIES, SmbSession
@@ -32,6 +31,8 @@ def select_properties(patterns: Sequence[str], command: str) -> tuple[str, ...]:
     """Return the properties ``-Property`` names, in the order given, each once.
 
     Raises :class:`InvalidParameter` for a name or pattern that matches no property."""
+    from fnmatch import fnmatchcase
+
     chosen: dict[str, None] = {}
     for pattern in patterns:
         matched = [p for p in PROPERTIES if fnmatchcase(p.lower(), pattern.lower())]

@@ -10,7 +10,6 @@ and ``include =``. Directories not set in the file come from smbd's compiled-in 
 from __future__ import annotations
 
 import os
-import re
 
 from ..errors import AccessDenied, ConfigNotFound
 
@@ -112,6 +111,8 @@ def _ask_smbd() -> dict[str, str]:
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return {}
+    import re
+
     found: dict[str, str] = {}
     for line in out.splitlines():
         m = re.match(r"\s+([A-Z_]+):\s+(\S.*)$", line)
@@ -125,13 +126,13 @@ def _norm(name: str) -> str:
     return _SYNONYMS.get(key, key)
 
 
-_PROC_ROOT = re.compile(r"^(/proc/\d+/root)(/.*)$")
-
-
 def proc_root(path: str) -> str | None:
     """Return ``/proc/<pid>/root`` when ``path`` lies under it, else None."""
-    m = _PROC_ROOT.match(path)
-    return m.group(1) if m else None
+    parts = path.split("/", 4)
+    if (len(parts) == 5 and parts[0] == "" and parts[1] == "proc" and parts[2].isdecimal()
+            and parts[2].isascii() and parts[3] == "root"):
+        return f"/proc/{parts[2]}/root"
+    return None
 
 
 def parse_globals(path: str | os.PathLike[str], _depth: int = 0,
@@ -215,7 +216,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> SambaConfig:
     if root:
         lock_dir, pid_dir = root + lock_dir, root + pid_dir
     netbios = g.get("netbiosname") or os.uname().nodename.split(".")[0]
-    ports = tuple(int(p) for p in re.split(r"[\s,]+", g.get("smbports", "445 139")) if p.isdigit())
+    ports = tuple(int(p) for p in g.get("smbports", "445 139").replace(",", " ").split()
+                  if p.isdigit())
     return SambaConfig(
         path=os.path.abspath(conf_path),
         lock_dir=lock_dir,

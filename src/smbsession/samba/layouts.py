@@ -35,9 +35,9 @@ S[*n]      ``[size_is(n)] S x[*]``: conformant, a u32 size then the elements; wh
 
 from __future__ import annotations
 
-import re
 import struct
-from typing import TYPE_CHECKING
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:  # (typing and dataclasses cost every listing's start-up a few ms)
     from typing import Any
@@ -297,10 +297,28 @@ def _key(name: str) -> tuple[int, ...]:
 
 def _point(version: str) -> tuple[int, int, int]:
     """(4, 16, 5) for "4.16.5-Debian", (4, 16, 0) for "4.16"."""
-    m = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", version)
-    if not m:
+    numbers = _leading_numbers(version)
+    if len(numbers) < 2:
         raise KeyError(version)
-    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+    return numbers[0], numbers[1], numbers[2] if len(numbers) > 2 else 0
+
+
+def _leading_numbers(version: str) -> list[int]:
+    """The dotted numbers a version begins with: [4, 22, 11] for "4.22.11-Debian"
+    (written out: the regular expression module costs every listing's start-up)."""
+    numbers: list[int] = []
+    for part in version.split(".", 3)[:3]:
+        digits = ""
+        for char in part:
+            if not char.isdigit() or not char.isascii():
+                break
+            digits += char
+        if not digits:
+            break
+        numbers.append(int(digits))
+        if digits != part:
+            break
+    return numbers
 
 
 def _present(f: Field, at: tuple[int, int, int], with_maybe: bool) -> bool:
@@ -375,8 +393,11 @@ def release(version: str) -> Release:
 
 def series(samba_version: str | None) -> str | None:
     """``"4.22"`` for ``"4.22.11-Debian-..."``; None when it does not look like one."""
-    m = re.match(r"(\d+)\.(\d+)\.", samba_version or "")
-    return f"{m.group(1)}.{m.group(2)}" if m else None
+    numbers = _leading_numbers(samba_version or "")
+    # "4.22.11..." has three numbers, or two followed by a dot ("4.22." then text)
+    if len(numbers) >= 3 or (len(numbers) == 2 and (samba_version or "").count(".") >= 2):
+        return f"{numbers[0]}.{numbers[1]}"
+    return None
 
 
 def newest() -> ReleaseInfo:
@@ -492,6 +513,8 @@ def _decode_field(rel: Release, f: Field, pull: _Pull, out: dict[str, Any],
         if pull.scalar("uint32"):
             deferred.append((f.name, "ustring" if ndr == "ustring" else ndr[4:]))
         return None
+    import re  # the generic decoder is for tests: not on the listing path
+
     m = re.fullmatch(r"(\w+)\[(\*?)(\w+)\]", ndr)
     if m:
         element, conformant, count_field = m.groups()

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
 
 from .server import foreign_root
-
-_VERSION = re.compile(r"Version\s+(\d+\.\d+\.\d+\S*)")
 
 
 def _cache_path() -> str:
@@ -56,8 +53,10 @@ def _ask(pid: int) -> str | None:
         prefix = os.readlink(root).rstrip("/")
         inside = exe[len(prefix):] if prefix and exe.startswith(prefix + "/") else exe
         cmd = ["chroot", root, inside, "--version"]
+    import re
+
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=20, check=False).stdout
-    m = _VERSION.search(out)
+    m = re.search(r"Version\s+(\d+\.\d+\.\d+\S*)", out)
     return m.group(1) if m else None
 
 
