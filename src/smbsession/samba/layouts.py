@@ -295,12 +295,19 @@ def _key(name: str) -> tuple[int, ...]:
     return tuple(int(x) for x in name.split("."))
 
 
+_POINTS: dict[str, tuple[int, int, int]] = {}
+
+
 def _point(version: str) -> tuple[int, int, int]:
-    """(4, 16, 5) for "4.16.5-Debian", (4, 16, 0) for "4.16"."""
-    numbers = _leading_numbers(version)
-    if len(numbers) < 2:
-        raise KeyError(version)
-    return numbers[0], numbers[1], numbers[2] if len(numbers) > 2 else 0
+    """(4, 16, 5) for "4.16.5-Debian", (4, 16, 0) for "4.16". Remembered: the few tags
+    of the declarations are asked about hundreds of times per listing."""
+    point = _POINTS.get(version)
+    if point is None:
+        numbers = _leading_numbers(version)
+        if len(numbers) < 2:
+            raise KeyError(version)
+        point = _POINTS[version] = (numbers[0], numbers[1], numbers[2] if len(numbers) > 2 else 0)
+    return point
 
 
 def _leading_numbers(version: str) -> list[int]:
