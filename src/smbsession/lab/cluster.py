@@ -24,7 +24,6 @@ processes it started (by their pid files) and deletes its namespaces. Needs root
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import shutil
@@ -34,6 +33,7 @@ import time
 from pathlib import Path
 
 from .standalone import LAB_USERS, SHARE, WORKGROUP, LabError, samba_program
+from .statefile import read_state, write_state
 
 #: Prefix of every network namespace the cluster lab creates.
 NETNS_PREFIX = "smbsctdb-"
@@ -100,15 +100,10 @@ class ClusterLab:
         return self.directory / "cluster.json"
 
     def _state(self) -> dict:
-        try:
-            return json.loads(self.state_path.read_text())
-        except (OSError, ValueError):
-            return {}
+        return read_state(self.state_path)
 
     def _write_state(self, state: dict) -> None:
-        fd = os.open(self.state_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(state, fh, indent=1)
+        write_state(self.state_path, state)
 
     @property
     def prefix(self) -> str | None:

@@ -34,7 +34,6 @@ Starting needs root (namespaces, mounts, daemons).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import shutil
@@ -48,6 +47,7 @@ from pathlib import Path
 
 from ..errors import LabError
 from .standalone import default_lab_dir
+from .statefile import read_state, write_state
 
 #: The seed's names.
 DOMAIN = "CONTOSO"
@@ -133,15 +133,10 @@ class DomainLab:
         return self.directory / "domain.json"
 
     def _state(self) -> dict:
-        try:
-            return json.loads(self.state_path.read_text())
-        except (OSError, ValueError):
-            return {}
+        return read_state(self.state_path)
 
     def _write_state(self, state: dict) -> None:
-        fd = os.open(self.state_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(state, fh, indent=1)
+        write_state(self.state_path, state)
 
     def root(self, role: str) -> Path:
         """The directory that holds host ``role``'s private files (its ``/etc/samba``

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import LabError, SambaNotInstalled
+from .statefile import read_state, write_state
 
 #: The lab's Unix/Samba users (no login shell, no Unix password).
 LAB_USERS: tuple[str, ...] = ("labalice", "labbob", "labcarol")
@@ -195,10 +196,7 @@ class Lab:
         return self.directory / "share"
 
     def _state(self) -> dict:
-        try:
-            return json.loads(self.state_path.read_text())
-        except (OSError, ValueError):
-            return {}
+        return read_state(self.state_path)
 
     @property
     def port(self) -> int | None:
@@ -243,9 +241,7 @@ class Lab:
     # -- set-up ---------------------------------------------------------------------
 
     def _write_state(self, state: dict) -> None:
-        fd = os.open(self.state_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(state, fh, indent=1)
+        write_state(self.state_path, state)
 
     def _write_config(self, port: int, ipv6: bool) -> None:
         self.conf_path.write_text(self._config_text(self.directory, port, ipv6))
