@@ -30,9 +30,13 @@ def listing(lab: Lab, *args: str, source: str = "tdb") -> dict[int, dict]:
 
 
 def new_sessions(lab: Lab, before: set[int], count: int = 1) -> list[dict]:
-    """Wait for ``count`` sessions that were not in ``before``; return them."""
-    rows = wait_for(lambda: [r for k, r in listing(lab).items() if k not in before][:count]
-                    if len([k for k in listing(lab) if k not in before]) >= count else None)
+    """Wait for ``count`` sessions that were not in ``before`` and have a tree connect
+    (smbd stores a session when its setup starts, its user when the setup ends); return
+    them."""
+    def ready() -> list[dict] | None:
+        rows = [r for k, r in listing(lab).items() if k not in before and r["Shares"]]
+        return rows[:count] if len(rows) >= count else None
+    rows = wait_for(ready)
     assert rows, "the new session did not appear"
     return rows
 

@@ -140,7 +140,10 @@ def test_encryption(rlab: Lab) -> None:
          "--client-protection=encrypt"],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
     try:
-        rows = wait_for(lambda: [r for k, r in listing(rlab).items() if k not in before])
+        # (smbd stores a session when its setup starts, its encryption when the setup ends,
+        # before the tree connect)
+        rows = wait_for(lambda: [r for k, r in listing(rlab).items()
+                                 if k not in before and r["Shares"] == [SHARE]])
         assert rows, "the encrypted smbclient session did not appear"
         (row,) = rows
     finally:
