@@ -621,6 +621,10 @@ def list_sessions(target: SmbTarget, password: str | None, timeout: float = 30.0
         names = {s.client_user_name for s in sessions if s.client_user_name and not s.hidden}
         if names:
             spelled = directory_names(budget.conn, target, names, budget)
+            doubtful = {n for n in names if _may_be_cached(n, spelled.get(n))}
+            if doubtful:
+                spelled.update(controller_names(budget.conn, target, doubtful, password,
+                                                kerberos, budget))
             if spelled:
                 sessions = [s.replace(client_user_name=spelled[s.client_user_name])
                             if s.client_user_name in spelled else s for s in sessions]
@@ -672,6 +676,139 @@ def directory_names(conn: object, target: SmbTarget, names: set[str],
             with contextlib.suppress(Exception):
                 dce.disconnect()
     return out
+
+
+#: The longest the LDAP ping that finds a member's DC may wait (it is also bounded by the
+#: listing's deadline).
+PING_TIMEOUT = 2.0
+#: DSROLE_MACHINE_ROLE values of a domain member (MS-DSSP 2.2.1.1).
+_MEMBER_ROLES = (1, 3)  # DsRole_RoleMemberWorkstation, DsRole_RoleMemberServer
+
+
+def _may_be_cached(name: str, spelled: str | None) -> bool:
+    """Whether the spelling of srvsvc's ``name`` (``DOMAIN\\user``, a winbind name) may
+    come from winbind's cache rather than the directory: the server's LSA did not map it,
+    or mapped it to an account written without capitals (winbind keeps a name looked up
+    by name as it was written, which for smbd's own lookups is lower case)."""
+    if "\\" not in name:
+        return False
+    account = (spelled or name).rpartition("\\")[2]
+    return account == account.lower()
+
+
+def primary_domain(conn: object, target: SmbTarget,
+                   budget: _Budget | None = None) -> tuple[str, str] | None:
+    """(NetBIOS name, DNS name) of the domain the server at ``target`` is a member of,
+    from its ``DsRolerGetPrimaryDomainInformation`` (MS-DSSP, over ``\\lsarpc`` on the
+    SMB connection ``conn``); None when it is no domain member (a DC, a standalone
+    server), names no DNS domain, or does not answer."""
+    from impacket.dcerpc.v5 import dssp, transport
+
+    dce = None
+    try:
+        if budget is not None:
+            budget.check()
+        rpc = transport.SMBTransport(target.host, target.port, r"\lsarpc",
+                                     smb_connection=conn)
+        dce = rpc.get_dce_rpc()
+        dce.connect()
+        dce.bind(dssp.MSRPC_UUID_DSSP)
+        info = dssp.hDsRolerGetPrimaryDomainInformation(dce, 1)["DomainInfo"][
+            "DomainInfoBasic"]
+        role = _as_int(info["MachineRole"])
+        flat, dns = _text(info["DomainNameFlat"]), _text(info["DomainNameDns"])
+    except Exception:
+        return None
+    finally:
+        if dce is not None:
+            with contextlib.suppress(Exception):
+                dce.disconnect()
+    if role not in _MEMBER_ROLES or not flat or not dns:
+        return None
+    return flat, dns
+
+
+def _logs_on_to(target: SmbTarget, kerberos: bool, flat: str, dns: str) -> bool:
+    """Whether the listing's own logon is an account of the domain ``flat``/``dns`` (the
+    only credentials worth showing its DC): Kerberos tickets are checked by the KDC; an
+    NTLM user must name that domain (``CONTOSO\\admin``, ``admin@contoso.test``), so a
+    local account of the member is never tried against the DC."""
+    if kerberos:
+        return True
+    domain = target.domain or (target.user or "").rpartition("@")[2]
+    return domain.lower() in (flat.lower(), dns.lower())
+
+
+def controller_names(conn: object, target: SmbTarget, names: set[str],
+                     password: str | None, kerberos: bool,
+                     budget: _Budget) -> dict[str, str]:
+    """Spell ``names`` (``DOMAIN\\user`` as srvsvc gives them) as the directory does by
+    asking the DC of the domain the server is a member of, for names whose spelling the
+    member's winbind cache may have given (see :func:`_may_be_cached`).
+
+    The server's role and domain come from its MS-DSSP answer (:func:`primary_domain`,
+    over ``conn``); only a member is asked about, and only names of its own domain. The
+    DC is found with an LDAP ping (:func:`~smbsession.remote.dclocator.locate`, at most
+    :data:`PING_TIMEOUT` seconds), then logged on to over SMB with the listing's own
+    credentials (NTLM with the same user and password, or Kerberos with a ticket for
+    ``cifs/<dc>`` from the same cache) and asked through its LSA, as
+    :func:`directory_names` asks the server: one extra SMB connection, within the
+    listing's deadline. Any failure (no DC answers, the logon or the lookup is refused,
+    time runs out) gives no new spelling, and the member's is kept: the names stay
+    those of the same accounts, only their case may differ from the directory's."""
+    try:
+        domain = primary_domain(conn, target, budget)
+        if domain is None:
+            return {}
+        flat, dns = domain
+        ours = {n for n in names if n.partition("\\")[0].lower() in (flat.lower(),
+                                                                       dns.lower())}
+        if not ours or not _logs_on_to(target, kerberos, flat, dns):
+            return {}
+        from .dclocator import locate
+
+        budget.check()
+        left = budget.deadline - time.monotonic()
+        dc = locate(dns, dns.upper(), timeout=min(PING_TIMEOUT, left))
+        if dc is None:
+            return {}
+        return _ask_controller(dc.host, dc.address, target, ours, password, kerberos, budget)
+    except Exception:
+        return {}
+
+
+def _ask_controller(host: str, address: str, target: SmbTarget, names: set[str],
+                    password: str | None, kerberos: bool, budget: _Budget) -> dict[str, str]:
+    """Log on to the DC ``host`` (at ``address``) as the listing did and map ``names``
+    through its LSA; raises on any failure (the caller keeps the member's spelling)."""
+    from impacket.smbconnection import SMBConnection
+
+    own = _Budget(budget.timeout)
+    own.deadline = budget.deadline
+    conn = None
+    done = False
+    try:
+        left = own.deadline - time.monotonic()
+        if left <= 0:
+            return {}
+        conn = SMBConnection(host, address, sess_port=445, timeout=left)
+        own.conn = conn
+        own.check()
+        if kerberos:
+            from .kerberos import service_ticket
+
+            ticket = service_ticket(host, target.user, target.domain, str(target),
+                                    timeout=max(0.5, own.deadline - time.monotonic()))
+            own.check()
+            conn.kerberosLogin(ticket.user, "", ticket.realm, TGS=ticket.tgs, useCache=False)
+        else:
+            conn.login(target.user or "", password or "", target.domain or "")
+        own.check()
+        found = directory_names(conn, SmbTarget(host=host, raw=f"smb://{host}"), names, own)
+        done = True
+        return found
+    finally:
+        _close(None, conn, polite=done)
 
 
 def uncname(client: str) -> str:
