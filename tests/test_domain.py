@@ -28,6 +28,7 @@ from smbsession.errors import NamespaceError
 from smbsession.lab.domain import (
     CLIENT_SPECS,
     DOMAIN,
+    SHARE,
     ClientSpec,
     DomainClients,
     DomainLab,
@@ -314,6 +315,18 @@ def _remote(world: World, target: str, ccache: str | None, *args: str,
                                     *args], env=full, check=False, timeout=120)
 
 
+def _listing(world: World, tgt_only: str, creds: str, *args: str,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``smbsession get -CimSession smb://...fs1.contoso.test`` from the client host as
+    Administrator, over Kerberos (``krb5``: the TGT-only cache) or NTLM (``ntlm``: the
+    password through SMBSESSION_PASSWORD, never argv)."""
+    if creds == "krb5":
+        return _remote(world, "smb://fs1.contoso.test", tgt_only, *args, env=env)
+    secret = {"SMBSESSION_PASSWORD": world.lab.password("Administrator"), **(env or {})}
+    return _remote(world, "smb://CONTOSO\\Administrator@fs1.contoso.test", None, *args,
+                   env=secret)
+
+
 @pytest.fixture(scope="module")
 def tgt_only(world: World) -> str:
     """A file cache holding only Administrator's TGT (a plain kinit)."""
@@ -331,22 +344,28 @@ def _rows(done: subprocess.CompletedProcess[str]) -> list[dict]:
     return json.loads(done.stdout)
 
 
-def _local_rows(world: World) -> list[tuple[str, str, int | None]]:
-    return sorted((s.client_computer_name or "", (s.client_user_name or "").lower(),
+def _local_rows(world: World, fold: bool = False) -> list[tuple[str, str, int | None]]:
+    return sorted((s.client_computer_name or "", _case(s.client_user_name or "", fold),
                    s.num_opens) for s in smbsession.get_smb_session(smb_conf=world.fs_conf))
 
 
-def _agrees_with_local(world: World, rows: list[dict]) -> None:
-    local = _local_rows(world)
-    remote = sorted((r["ClientComputerName"], r["ClientUserName"].lower(), r["NumOpens"])
-                    for r in rows)
+def _case(name: str, fold: bool) -> str:
+    return name.lower() if fold else name
+
+
+def _agrees_with_local(world: World, rows: list[dict], fold: bool = False) -> None:
+    """srvsvc's rows are the local reader's, ClientUserName spelled exactly as it spells
+    it (``fold``: the same accounts, case aside), plus the listing's own session."""
+    local = _local_rows(world, fold)
+    remote = sorted((r["ClientComputerName"], _case(r["ClientUserName"], fold),
+                     r["NumOpens"]) for r in rows)
     # The listing's own session (Administrator from the client) is the only extra row.
     extra = list(remote)
     for row in local:
         assert row in extra, (row, remote)
         extra.remove(row)
     # (from the client's IPv4 or IPv6 address: fs1.contoso.test has both)
-    assert [u for _, u, _ in extra] == ["contoso\\administrator"]
+    assert [u for _, u, _ in extra] == [_case("CONTOSO\\Administrator", fold)]
     assert extra[0][0] in ("198.18.0.3", "[2001:2::3]")
 
 
@@ -377,17 +396,87 @@ def test_smb_kerberos_ccache_spellings(world: World, spelling: str) -> None:
     _agrees_with_local(world, rows)
 
 
-def test_srvsvc_rows_spelled_as_the_local_reader(world: World, tgt_only: str) -> None:
-    rows = _rows(_remote(world, "smb://fs1.contoso.test", tgt_only, "-Format", "Json"))
+@pytest.mark.parametrize("creds", ["krb5", "ntlm"])
+def test_srvsvc_rows_spelled_as_the_local_reader(world: World, tgt_only: str,
+                                                 creds: str) -> None:
+    rows = _rows(_listing(world, tgt_only, creds, "-Format", "Json"))
     names = {r["ClientUserName"] for r in rows}
     local = {s.client_user_name for s in smbsession.get_smb_session(smb_conf=world.fs_conf)}
-    # Names whose directory spelling the server's LSA knows are spelled exactly so.
-    assert {"CONTOSO\\Alice", "CONTOSO\\CONTOSO-HV2$"} <= names & local
-    assert {n.lower() for n in names} == {n.lower() for n in local}
-    assert "nobody" not in {n.lower() for n in names}
-    hidden = _rows(_remote(world, "smb://fs1.contoso.test", tgt_only, "-Format", "Json",
-                           "-IncludeHidden"))
+    # Every name exactly as the local reader spells it: Kerberos and machine logons, and
+    # the NTLM ones (Bob, Carol, Administrator), which the member's winbind cache spells
+    # in lower case and the DC in the directory's case.
+    assert names == local
+    assert {"CONTOSO\\Bob", "CONTOSO\\Carol", "CONTOSO\\Administrator"} <= names
+    _agrees_with_local(world, rows)
+    hidden = _rows(_listing(world, tgt_only, creds, "-Format", "Json", "-IncludeHidden"))
     assert "nobody" in {r["ClientUserName"] for r in hidden}
+
+
+#: fs1's srvsvc names as the member's own LSA spells them, the DC not asked (the
+#: premise of the test below).
+_MEMBER_ONLY = (
+    "import json, os\n"
+    "from smbsession.remote import srvs\n"
+    "srvs.controller_names = lambda *a, **k: {}\n"
+    "t = srvs.parse_smb_target('smb://CONTOSO\\\\Administrator@fs1.contoso.test')\n"
+    "rows = srvs.list_sessions(t, os.environ['SMBSESSION_PASSWORD'], 30)\n"
+    "print(json.dumps(sorted({s.client_user_name or '' for s in rows})))\n"
+)
+
+
+@pytest.mark.parametrize("creds", ["ntlm", "krb5"])
+def test_an_ntlm_logon_is_spelled_as_the_directory(world: World, tgt_only: str,
+                                                   creds: str) -> None:
+    """Dave logs on over NTLM, so the member's smbd looks him up by name and winbind
+    keeps 'CONTOSO\\dave' in its cache; the member's own LSA answers that. The listing
+    asks the domain's DC and shows 'CONTOSO\\Dave', as the local reader does, whether
+    it logs on with NTLM or Kerberos."""
+    import json
+
+    spec = ClientSpec(f"dave-ntlm-{creds}", "ntlm", "Dave", "fs", SHARE, "198.18.0.2",
+                      "SMB3_11", "3.1.1", (f"dave-{creds}.txt",))
+    extra = DomainClients(world.lab, (spec,))
+    extra.start()
+    try:
+        mine = _session_of(smbsession.read_sessions(world.fs_conf).sessions,
+                           extra.running[0])
+        assert mine.client_user_name == "CONTOSO\\Dave"
+        member = world.lab.run("client", [PY, "-c", _MEMBER_ONLY], env={
+            "PYTHONPATH": SRC, "SMBSESSION_PASSWORD": world.lab.password("Administrator")})
+        # The premise: without the DC, the member's answer is winbind's cached spelling.
+        assert "CONTOSO\\dave" in json.loads(member.stdout), member.stdout
+        rows = _rows(_listing(world, tgt_only, creds, "-Format", "Json"))
+        daves = [r for r in rows if r["ClientUserName"].lower() == "contoso\\dave"]
+        assert [(r["ClientUserName"], r["NumOpens"]) for r in daves] == [
+            ("CONTOSO\\Dave", 1)]
+        _agrees_with_local(world, rows)
+    finally:
+        extra.stop()
+
+
+@pytest.mark.parametrize("way", ["refused", "silent"])
+def test_a_dc_out_of_reach_keeps_the_members_spelling(world: World, way: str) -> None:
+    """With the DC out of the client's reach (its packets refused at once, or dropped
+    unanswered), the listing still ends at once with every row, the member's spelling
+    kept (the same accounts, case aside), exit 0 and nothing on stderr."""
+    ns = world.lab.netns("client")
+    routes = [("-4", "198.18.0.1/32"), ("-6", "2001:2::1/128")]
+    via = {"-4": "198.18.0.9", "-6": "2001:2::9"}  # nobody: no neighbour answers
+    for family, prefix in routes:
+        extra = ["blackhole", prefix] if way == "refused" else [prefix, "via", via[family]]
+        subprocess.run(["ip", "-n", ns, family, "route", "add", *extra], check=True)
+    try:
+        started = time.monotonic()
+        done = _listing(world, "", "ntlm", "-Format", "Json", "-OperationTimeoutSec", "30")
+        elapsed = time.monotonic() - started
+    finally:
+        for family, prefix in routes:
+            subprocess.run(["ip", "-n", ns, family, "route", "del", prefix], check=False)
+    rows = _rows(done)
+    assert done.stderr == ""
+    _agrees_with_local(world, rows, fold=True)
+    # The LDAP ping waits at most a second; nothing waits for the 30 s timeout.
+    assert elapsed < 15, elapsed
 
 
 def _one_line_failure(done: subprocess.CompletedProcess[str], *needles: str) -> str:

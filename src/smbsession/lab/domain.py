@@ -311,6 +311,10 @@ class DomainLab:
         hosts = "127.0.0.1 localhost\n::1 localhost\n" + "".join(
             f"{o.ipv4} {o.fqdn} {o.netbios.lower()}\n{o.ipv6} {o.fqdn} {o.netbios.lower()}\n"
             for o in HOSTS)
+        # AD's DNS answers the domain's own name with its DCs' addresses (where the DC
+        # locator looks first): so does the lab's hosts file.
+        dc = host("dc")
+        hosts += f"{dc.ipv4} {DNS_DOMAIN}\n{dc.ipv6} {DNS_DOMAIN}\n"
         (root / "etc/hosts").write_text(hosts)
         # Nothing answers DNS in the lab: a query is refused at once.
         (root / "etc/resolv.conf").write_text(f"nameserver 127.0.0.1\nsearch {DNS_DOMAIN}\n")
@@ -318,7 +322,6 @@ class DomainLab:
         (root / "etc/nsswitch.conf").write_text(
             f"passwd: files{winbind}\ngroup: files{winbind}\nshadow: files\n"
             "hosts: files\nnetworks: files\nprotocols: files\nservices: files\n")
-        dc = host("dc")
         (root / "etc/krb5.conf").write_text(
             f"[libdefaults]\n  default_realm = {REALM}\n  dns_lookup_realm = false\n"
             "  dns_lookup_kdc = false\n  rdns = false\n\n"

@@ -631,15 +631,23 @@ def list_sessions(target: SmbTarget, password: str | None, timeout: float = 30.0
         return sessions
 
 
+#: Names asked of an LSA in one LookupNames/LookupSids pair (Windows and Samba take up
+#: to 20,480 per call).
+LOOKUP_BATCH = 1000
+_STATUS_SOME_NOT_MAPPED = 0x00000107
+_SID_TYPE_UNKNOWN = 8
+
+
 def directory_names(conn: object, target: SmbTarget, names: set[str],
                     budget: _Budget | None = None) -> dict[str, str]:
     """Map user names as a server's srvsvc spells them (Samba: the Unix names, bare for
     local accounts, ``labalice``, or as winbind makes them, ``CONTOSO\\administrator``)
     to ``DOMAIN\\Name`` as the directory spells it (``LABSRV\\labalice``,
     ``CONTOSO\\Administrator``), as the local reader does, asking the server's LSA
-    (``\\lsarpc``: LookupNames, then LookupSids of the SIDs found) over the same SMB
-    connection ``conn``. A name it cannot map keeps its spelling (it is absent from the
-    result)."""
+    (``\\lsarpc``: LookupNames, then LookupSids of the SIDs found, up to
+    :data:`LOOKUP_BATCH` names per call) over the same SMB connection ``conn``. A name it
+    cannot map keeps its spelling (it is absent from the result); a batch the server
+    refuses as a whole is asked again name by name, so one odd name costs no other."""
     from impacket.dcerpc.v5 import lsad, lsat, transport
     from impacket.dcerpc.v5.dtypes import MAXIMUM_ALLOWED
 
@@ -653,22 +661,21 @@ def directory_names(conn: object, target: SmbTarget, names: set[str],
         dce.bind(lsat.MSRPC_UUID_LSAT)
         policy = lsad.hLsarOpenPolicy2(
             dce, MAXIMUM_ALLOWED)["PolicyHandle"]
-        for name in sorted(names):
+        ordered = sorted(names)
+        for i in range(0, len(ordered), LOOKUP_BATCH):
+            batch = ordered[i:i + LOOKUP_BATCH]
             if budget is not None:
                 budget.check()
             try:
-                found = lsat.hLsarLookupNames3(dce, policy, (name,))
-                sid = found["TranslatedSids"]["Sids"][0]["Sid"].formatCanonical()
-                back = lsat.hLsarLookupSids(dce, policy, (sid,),
-                                            lsat.LSAP_LOOKUP_LEVEL.LsapLookupWksta)
-                entry = back["TranslatedNames"]["Names"][0]
-                domain = back["ReferencedDomains"]["Domains"][int(entry["DomainIndex"])]
-                account, dom = _text(entry["Name"]), _text(domain["Name"])
+                out.update(_lookup(dce, policy, batch))
             except Exception:
-                continue
-            spelled = f"{dom}\\{account}"
-            if account and dom and name.lower() in (spelled.lower(), account.lower()):
-                out[name] = spelled
+                if len(batch) == 1:
+                    continue
+                for name in batch:
+                    if budget is not None:
+                        budget.check()
+                    with contextlib.suppress(Exception):
+                        out.update(_lookup(dce, policy, [name]))
     except Exception:
         return out
     finally:
@@ -678,9 +685,54 @@ def directory_names(conn: object, target: SmbTarget, names: set[str],
     return out
 
 
+def _lsa_call(call: Callable[..., object], *args: object) -> object:
+    """An LSA lookup's answer; STATUS_SOME_NOT_MAPPED (a success: some names are not
+    known) gives its answer too, which impacket raises as an error."""
+    from impacket.dcerpc.v5.rpcrt import DCERPCException
+
+    try:
+        return call(*args)
+    except DCERPCException as exc:
+        packet = getattr(exc, "packet", None)
+        if _as_int(exc.get_error_code()) == _STATUS_SOME_NOT_MAPPED and packet is not None:
+            return packet
+        raise
+
+
+def _lookup(dce: object, policy: object, names: list[str]) -> dict[str, str]:
+    """One LookupNames3 of ``names`` and one LookupSids of the SIDs found: the names
+    the LSA maps back to themselves, as ``DOMAIN\\Account`` in the directory's case."""
+    from impacket.dcerpc.v5 import lsat
+
+    found = _lsa_call(lsat.hLsarLookupNames3, dce, policy, names)
+    asked: list[tuple[str, str]] = []
+    for name, entry in zip(names, found["TranslatedSids"]["Sids"],  # type: ignore[index]
+                           strict=False):
+        if _as_int(entry["Use"]) == _SID_TYPE_UNKNOWN:
+            continue
+        with contextlib.suppress(Exception):
+            asked.append((name, entry["Sid"].formatCanonical()))
+    if not asked:
+        return {}
+    back = _lsa_call(lsat.hLsarLookupSids, dce, policy, [sid for _, sid in asked],
+                     lsat.LSAP_LOOKUP_LEVEL.LsapLookupWksta)
+    domains = back["ReferencedDomains"]["Domains"]  # type: ignore[index]
+    out: dict[str, str] = {}
+    for (name, _sid), entry in zip(asked, back["TranslatedNames"]["Names"],  # type: ignore[index]
+                                   strict=False):
+        index = _as_int(entry["DomainIndex"])
+        if index is None or not 0 <= index < len(domains):
+            continue
+        account, dom = _text(entry["Name"]), _text(domains[index]["Name"])
+        spelled = f"{dom}\\{account}"
+        if account and dom and name.lower() in (spelled.lower(), account.lower()):
+            out[name] = spelled
+    return out
+
+
 #: The longest the LDAP ping that finds a member's DC may wait (it is also bounded by the
 #: listing's deadline).
-PING_TIMEOUT = 2.0
+PING_TIMEOUT = 1.0
 #: DSROLE_MACHINE_ROLE values of a domain member (MS-DSSP 2.2.1.1).
 _MEMBER_ROLES = (1, 3)  # DsRole_RoleMemberWorkstation, DsRole_RoleMemberServer
 
