@@ -403,8 +403,8 @@ def test_srvsvc_rows_spelled_as_the_local_reader(world: World, tgt_only: str,
     names = {r["ClientUserName"] for r in rows}
     local = {s.client_user_name for s in smbsession.get_smb_session(smb_conf=world.fs_conf)}
     # Every name exactly as the local reader spells it: Kerberos and machine logons, and
-    # the NTLM ones (Bob, Carol, Administrator), which the member's winbind cache spells
-    # in lower case and the DC in the directory's case.
+    # the NTLM ones (Bob, Carol, Administrator), whose spelling the member's winbind cache
+    # may hold in lower case (see the next test) and the DC gives in the directory's.
     assert names == local
     assert {"CONTOSO\\Bob", "CONTOSO\\Carol", "CONTOSO\\Administrator"} <= names
     _agrees_with_local(world, rows)
@@ -427,10 +427,11 @@ _MEMBER_ONLY = (
 @pytest.mark.parametrize("creds", ["ntlm", "krb5"])
 def test_an_ntlm_logon_is_spelled_as_the_directory(world: World, tgt_only: str,
                                                    creds: str) -> None:
-    """Dave logs on over NTLM, so the member's smbd looks him up by name and winbind
-    keeps 'CONTOSO\\dave' in its cache; the member's own LSA answers that. The listing
-    asks the domain's DC and shows 'CONTOSO\\Dave', as the local reader does, whether
-    it logs on with NTLM or Kerberos."""
+    """Dave logs on over NTLM (no PAC puts his spelling in the member's winbind cache)
+    and is then looked up on the member by name as srvsvc spells him, 'CONTOSO\\dave'
+    (the member-only listing does that first): winbind keeps that spelling, and the
+    member's LSA answers it. The listing asks the domain's DC and shows 'CONTOSO\\Dave',
+    as the local reader does, whether it logs on with NTLM or Kerberos."""
     import json
 
     spec = ClientSpec(f"dave-ntlm-{creds}", "ntlm", "Dave", "fs", SHARE, "198.18.0.2",

@@ -53,6 +53,12 @@ client sends *before* it has a session), so it can never be confused with a real
 a ``-SessionId`` filter therefore selects none of these sessions. It is not a counter or
 a hash: those would look like ids and change from one listing to the next.
 
+**Spelling.** Each ``DOMAIN\\user`` is respelled as the directory spells it through the
+server's LSA (:func:`directory_names`). On a domain member whose winbind cache may have
+given a name's spelling (lower case after an NTLM logon), the domain's DC is asked too
+(:func:`controller_names`): one more SMB connection, only when needed; if it fails the
+member's spelling is kept.
+
 **Bounds.** Every network operation has a timeout, and the whole listing a deadline of
 ``timeout`` seconds. A listing stops with :class:`RemoteError` after
 :data:`MAX_PAGES` pages, :data:`MAX_ENTRIES` sessions or :data:`MAX_BYTES` bytes of RPC
