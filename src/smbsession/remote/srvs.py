@@ -866,7 +866,9 @@ def _ask_controller(host: str, address: str, target: SmbTarget, names: set[str],
         done = True
         return found
     finally:
-        _close(None, conn, polite=done)
+        # The member's connection still has to be closed: this one ends by the deadline.
+        _close(None, conn, polite=done,
+               grace=max(0.1, min(5.0, own.deadline - time.monotonic())))
 
 
 def uncname(client: str) -> str:
@@ -921,12 +923,13 @@ def _session_del(dce: object, client: str, user: str | None) -> str | None:
     return None
 
 
-def _close(dce: object, conn: object, polite: bool) -> None:
-    """Hang up. After a success, log off politely (bounded by a short timeout); after a
-    failure only drop the connection, so a dead or stalling server costs no more time."""
+def _close(dce: object, conn: object, polite: bool, grace: float = 5.0) -> None:
+    """Hang up. After a success, log off politely (each step bounded by ``grace``
+    seconds); after a failure only drop the connection, so a dead or stalling server
+    costs no more time."""
     steps: list[Callable[[], object]] = []
     if polite and conn is not None:
-        steps.append(lambda: conn.setTimeout(5))  # type: ignore[attr-defined]
+        steps.append(lambda: conn.setTimeout(grace))  # type: ignore[attr-defined]
         if dce is not None:
             steps.append(dce.disconnect)  # type: ignore[attr-defined]
         steps.append(conn.logoff)  # type: ignore[attr-defined]
