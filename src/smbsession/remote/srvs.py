@@ -55,7 +55,7 @@ a hash: those would look like ids and change from one listing to the next.
 
 **Spelling.** Each ``DOMAIN\\user`` is respelled as the directory spells it through the
 server's LSA (:func:`directory_names`). On a domain member whose winbind cache may have
-given a name's spelling (lower case after an NTLM logon), the domain's DC is asked too
+given a name's spelling (lower case, as srvsvc wrote it), the domain's DC is asked too
 (:func:`controller_names`): one more SMB connection, only when needed; if it fails the
 member's spelling is kept.
 
@@ -746,8 +746,9 @@ _MEMBER_ROLES = (1, 3)  # DsRole_RoleMemberWorkstation, DsRole_RoleMemberServer
 def _may_be_cached(name: str, spelled: str | None) -> bool:
     """Whether the spelling of srvsvc's ``name`` (``DOMAIN\\user``, a winbind name) may
     come from winbind's cache rather than the directory: the server's LSA did not map it,
-    or mapped it to an account written without capitals (winbind keeps a name looked up
-    by name as it was written, which for smbd's own lookups is lower case)."""
+    or mapped it to an account written without capitals (winbind keeps the spelling a
+    name was first looked up with, and srvsvc's names, which lookups use, are lower
+    case)."""
     if "\\" not in name:
         return False
     account = (spelled or name).rpartition("\\")[2]
