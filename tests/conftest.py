@@ -413,3 +413,14 @@ def silent_servers(count: int = 1) -> Iterator[list[int]]:
             sock.listen(8)
             ports.append(sock.getsockname()[1])
         yield ports
+
+
+def claim_smbd_release(cache_home: Path, pid: int, release: str) -> dict[str, str]:
+    """Make smbsession believe smbd ``pid`` reports ``release``: write its version cache
+    (``$XDG_CACHE_HOME/smbsession/smbd-versions``, one ``dev:ino:mtime version`` line);
+    return the environment that points smbsession at it."""
+    st = os.stat(f"/proc/{pid}/exe")
+    (cache_home / "smbsession").mkdir(parents=True, exist_ok=True)
+    (cache_home / "smbsession" / "smbd-versions").write_text(
+        f"{st.st_dev}:{st.st_ino}:{st.st_mtime_ns} {release}\n")
+    return {"XDG_CACHE_HOME": str(cache_home)}

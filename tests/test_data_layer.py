@@ -7,7 +7,6 @@ Each test runs against the host's Samba (4.17) and the chroot's (4.22) when it e
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli, smbclient_session, smbprotocol_sessions, wait_for
+from conftest import claim_smbd_release, run_cli, smbclient_session, smbprotocol_sessions, wait_for
 from smbsession.lab import NETBIOS_NAME, Lab
 from smbsession.samba.liveness import Liveness
 from smbsession.samba.smbxsrv import layout_for_version
@@ -183,11 +182,7 @@ def test_sources_agree(any_lab: Lab) -> None:
 
 def test_unknown_release_falls_back_to_smbstatus_with_one_warning(lab: Lab,
                                                                   tmp_path: Path) -> None:
-    pid = lab.pid()
-    st = os.stat(f"/proc/{pid}/exe")
-    cache = tmp_path / "smbsession" / "smbd-versions.json"
-    cache.parent.mkdir(parents=True)
-    cache.write_text(json.dumps({f"{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}": "4.99.0-Test"}))
+    claim_smbd_release(tmp_path, lab.pid(), "4.99.0-Test")
     with smbprotocol_sessions(lab, ["labbob"]) as (bob,):
         out = run_cli("get", "-SmbConf", str(lab.conf_path), "-Format", "Json",
                       env={"XDG_CACHE_HOME": str(tmp_path)})

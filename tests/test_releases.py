@@ -21,7 +21,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RELEASE_SUITES, run_cli, smbclient_session, smbprotocol_sessions, wait_for
+from conftest import (
+    RELEASE_SUITES,
+    claim_smbd_release,
+    run_cli,
+    smbclient_session,
+    smbprotocol_sessions,
+    wait_for,
+)
 from smbsession.lab import NETBIOS_NAME, SHARE, Lab
 from smbsession.samba import layouts
 
@@ -271,18 +278,12 @@ def _claim_release(lab: Lab, release: str, cache: Path) -> dict[str, str]:
     """An XDG cache in which the lab's smbd binary answers ``release`` to --version (the
     per-binary cache smbsession keeps, see samba/version.py): how a release newer than every
     known one looks to the reader, without changing Samba."""
-    import os
-
     from smbsession.samba.config import load_config
     from smbsession.samba.server import smbd_pid
 
     pid = smbd_pid(load_config(str(lab.conf_path)))
     assert pid is not None
-    st = os.stat(f"/proc/{pid}/exe")
-    (cache / "smbsession").mkdir(parents=True, exist_ok=True)
-    (cache / "smbsession" / "smbd-versions.json").write_text(
-        json.dumps({f"{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}": release}))
-    return {"XDG_CACHE_HOME": str(cache)}
+    return claim_smbd_release(cache, pid, release)
 
 
 @pytest.mark.parametrize("suite", ["sid", "trixie-backports"])

@@ -17,8 +17,6 @@ unfiltered), :func:`stream_smb_session` (many servers, each as it answers),
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-
 from .errors import (
     AccessDenied,
     ConfigNotFound,
@@ -40,6 +38,8 @@ from .query import SessionQuery
 
 TYPE_CHECKING = False  # typing and the closing/remote modules cost a listing start-up time
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
+
     from .closing import CloseResult, close_smb_session
     from .remote.fleet import TargetResult
 

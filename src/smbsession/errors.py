@@ -26,7 +26,9 @@ The hierarchy::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+TYPE_CHECKING = False  # collections costs a listing start-up time
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 class SmbSessionError(Exception):

@@ -16,19 +16,19 @@ library only (``os.setns`` on Python 3.12+, else libc's ``setns`` through ctypes
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
 import os
-import threading
-from collections.abc import Callable
-from typing import Any, TypeVar
 
 from .errors import NamespaceError
 
-__all__ = ["NamespaceError", "NetNamespace", "call_in_netns", "same_netns"]
+TYPE_CHECKING = False  # a listing in its own namespace imports neither typing nor threads
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, TypeVar
 
-T = TypeVar("T")
+    T = TypeVar("T")
+
+__all__ = ["NamespaceError", "NetNamespace", "call_in_netns", "same_netns"]
 
 #: ``CLONE_NEWNET`` from ``linux/sched.h``: the namespace type ``setns`` must match.
 CLONE_NEWNET = 0x40000000
@@ -39,6 +39,9 @@ def _setns(fd: int, nstype: int) -> None:
     if setns is not None:  # Python 3.12+
         setns(fd, nstype)
         return
+    import ctypes
+    import ctypes.util
+
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     if libc.setns(fd, nstype) != 0:
         code = ctypes.get_errno()
@@ -93,6 +96,8 @@ class NetNamespace:
         except OSError as exc:
             raise NamespaceError(self.pid, self.path, exc.strerror or str(exc),
                                  exc.errno) from None
+        import threading
+
         outcome: dict[str, Any] = {}
 
         def worker() -> None:

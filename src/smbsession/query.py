@@ -20,10 +20,14 @@ Sessions that are hidden by default (see :class:`SessionQuery`) are selected onl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-
 from .errors import InvalidParameter
 from .model import SMB_INSTANCES, SmbSession
+
+TYPE_CHECKING = False  # collections costs a listing start-up time
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+
+    Test = Callable[[SmbSession], bool]
 
 UINT64_MAX = 2**64 - 1
 
@@ -35,8 +39,6 @@ PROPERTY_OF: dict[str, str] = {
     "scope_name": "ScopeName",
     "cluster_node_name": "ClusterNodeName",
 }
-
-Test = Callable[[SmbSession], bool]
 
 
 def _host_keys(value: str) -> frozenset[str]:

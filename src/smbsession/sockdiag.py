@@ -4,7 +4,11 @@ Samba stores no idle time for a session; the kernel knows when each TCP connecti
 received data (``tcpi_last_data_recv`` in ``struct tcp_info``, what ``ss -ti`` prints as
 ``lastrcv``). One ``SOCK_DIAG_BY_FAMILY`` dump per address family, asking for the
 ``INET_DIAG_INFO`` extension and filtered by local port in the kernel, gives it for every
-connection of smbd.
+connection of smbd. A dump walks every bucket of the kernel's TCP hash table (262,144 on
+a machine with 24 GB, about a millisecond a family): when the caller knows which
+connections it wants, and they are few, each is looked up by its address instead (the
+same request without ``NLM_F_DUMP``, sent together in one datagram; one reply each, the
+socket or ``NLMSG_ERROR`` with ``ENOENT``).
 
 Wire structures (``linux/netlink.h``, ``linux/sock_diag.h``, ``linux/inet_diag.h``,
 ``linux/tcp.h``), all in host byte order unless said otherwise:
@@ -15,7 +19,8 @@ Wire structures (``linux/netlink.h``, ``linux/sock_diag.h``, ``linux/inet_diag.h
   pad u8, states u32, ``inet_diag_sockid``) + an optional ``INET_DIAG_REQ_BYTECODE``
   attribute, the kernel-side filter (``inet_diag_bc_op``: code u8, yes u8, no u16);
 - ``inet_diag_sockid`` (48 bytes): sport, dport (big-endian u16), src, dst (16 bytes each
-  in network order, IPv4 in the first 4), interface u32, cookie (2 x u32);
+  in network order, IPv4 in the first 4), interface u32, cookie (2 x u32;
+  ``INET_DIAG_NOCOOKIE``, all ones, in a lookup by address);
 - reply: ``nlmsghdr`` + ``inet_diag_msg`` (72 bytes: family, state, timer, retrans u8;
   sockid; expires, rqueue, wqueue, uid, inode u32) + attributes. ``INET_DIAG_INFO``
   carries ``struct tcp_info``, which has grown with the kernel: its length is the
@@ -25,14 +30,20 @@ Wire structures (``linux/netlink.h``, ``linux/sock_diag.h``, ``linux/inet_diag.h
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import os
-import socket
 import struct
 import sys
 import time
-from collections.abc import Iterable, Iterator
+
+# The C module under :mod:`socket`: its Python layer imports enum and selectors, which
+# cost a listing more than its whole TCP query.
+from _socket import AF_INET, AF_INET6, AF_NETLINK, IPPROTO_TCP, SOCK_DGRAM, inet_ntop, inet_pton
+from _socket import socket as _Socket
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = [
     "TCP_STATES",
@@ -69,6 +80,9 @@ _NLMSG_LENGTH_TYPE = struct.Struct("=IH10x")
 _NLATTR = struct.Struct("=HH")
 _BC_OP = struct.Struct("=BBH")
 _REQ = struct.Struct("=BBBxI48x")
+# inet_diag_req_v2 with its inet_diag_sockid filled in, for a lookup by address.
+_REQ_ONE = struct.Struct("=BBBxI2s2s16s16sIII")
+_NOCOOKIE = 0xFFFFFFFF
 _ERRNO = struct.Struct("=i")
 # nlmsghdr (length, type) + inet_diag_msg: family, state, (timer, retrans), sport, dport,
 # src, dst, (if, cookie, expires, rqueue, wqueue), uid, inode. Ports are read in host
@@ -101,15 +115,20 @@ def _tcp_info_format(fields: tuple[tuple[str, int, str], ...]) -> str:
 
 
 _NLATTR_TCP_INFO = struct.Struct(_tcp_info_format(_TCPI_FIELDS))
-_AF_INET = int(socket.AF_INET)
-_AF_INET6 = int(socket.AF_INET6)
-_ntop = socket.inet_ntop
+_AF_INET = int(AF_INET)
+_AF_INET6 = int(AF_INET6)
+_ntop = inet_ntop
 _V4_MAPPED = b"\0" * 10 + b"\xff\xff"
 _V6_LOW = b"\0" * 12
 
 _RECV_SIZE = 1 << 20
 _MAX_DATAGRAMS = 1 << 20
 _MAX_FILTER_PORTS = 256
+#: Beyond this many wanted connections a dump costs less than the lookups.
+_MAX_LOOKUPS = 512
+#: Lookups sent in one datagram: their replies (about 330 bytes each) must fit the
+#: socket's receive buffer, which the kernel fills before we read.
+_LOOKUPS_PER_SEND = 128
 
 Endpoint = tuple[str, int]
 ConnectionKey = tuple[Endpoint, Endpoint]
@@ -233,16 +252,16 @@ def normalize_address(text: str) -> Endpoint:
     if port > 65535:
         raise ValueError(f"port out of range in {text!r}")
     if family_name == "ipv4":
-        family = socket.AF_INET
+        family = AF_INET
     elif family_name == "ipv6":
-        family = socket.AF_INET6
+        family = AF_INET6
         if host.startswith("[") and host.endswith("]"):
             host = host[1:-1]
         host = host.partition("%")[0]
     else:
         raise ValueError(f"not a Samba socket address: {text!r}")
     try:
-        packed = socket.inet_pton(family, host)
+        packed = inet_pton(family, host)
     except OSError:
         raise ValueError(f"not an {family_name} address: {host!r} in {text!r}") from None
     return _key_host(family, packed)[1], port
@@ -285,7 +304,7 @@ def _port_filter(ports: list[int]) -> bytes:
 
 def _request(family: int, states: int, ports: int | Iterable[int] | None, seq: int) -> bytes:
     """One ``SOCK_DIAG_BY_FAMILY`` dump request for TCP sockets, asking for tcp_info."""
-    body = _REQ.pack(family, socket.IPPROTO_TCP, 1 << (INET_DIAG_INFO - 1), states)
+    body = _REQ.pack(family, IPPROTO_TCP, 1 << (INET_DIAG_INFO - 1), states)
     if isinstance(ports, int):
         ports = [ports]
     if ports is not None:
@@ -308,17 +327,19 @@ def _kernel_error(code: int, what: str) -> SockDiagError:
     return SockDiagError(number, f"sock_diag {what}: {os.strerror(number)}")
 
 
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
+class _GcPaused:
     """No cyclic garbage collection while the parser makes its many small objects (none
     of them in a cycle): the collections the allocations trigger would cost a third more
     for 20,000 connections, and more in a process that holds much else."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
+
+    __slots__ = ("enabled",)
+
+    def __enter__(self) -> None:
+        self.enabled = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
             gc.enable()
 
 
@@ -327,10 +348,13 @@ def _parse(
     size: int,
     out: list[TcpConnection],
     keyed: dict[ConnectionKey, TcpConnection] | None,
+    errors: list[int] | None = None,
 ) -> bool:
     """Parse the netlink messages in ``data[:size]``, appending to ``out`` (and, keyed by
     (local, remote) with IPv4-mapped addresses as IPv4, to ``keyed``); return whether the
-    buffer ended with ``NLMSG_DONE``.
+    buffer ended with ``NLMSG_DONE``. With ``errors``, the error numbers of
+    ``NLMSG_ERROR`` replies are appended to it (the answers to lookups of sockets that are
+    not there) instead of raising.
 
     The attributes of a message are walked up to ``INET_DIAG_INFO`` (:func:`_tcp_info`).
     """
@@ -402,7 +426,7 @@ def _parse(
                        remote if remote_key is remote_host else (remote_key, dport))
                 keyed.setdefault(key, conn)
         else:
-            done = _control(kind, data, pos, length)
+            done = _control(kind, data, pos, length, errors)
         pos += (length + 3) & ~3
     return done
 
@@ -450,9 +474,11 @@ def _tcp_info(data: bytes | bytearray | memoryview, first: int, end: int,
     return _NO_TCP_INFO
 
 
-def _control(kind: int, data: bytes | bytearray | memoryview, pos: int, length: int) -> bool:
+def _control(kind: int, data: bytes | bytearray | memoryview, pos: int, length: int,
+             errors: list[int] | None = None) -> bool:
     """Handle a message that is not a socket's (``NLMSG_DONE``, ``NLMSG_ERROR``,
-    ``NLMSG_NOOP``); return whether it ends the dump."""
+    ``NLMSG_NOOP``); return whether it ends the dump. An error is appended to ``errors``
+    when that is given, else raised."""
     if kind == NLMSG_DONE:
         if length >= 20:
             (code,) = _ERRNO.unpack_from(data, pos + 16)
@@ -463,7 +489,9 @@ def _control(kind: int, data: bytes | bytearray | memoryview, pos: int, length: 
         if length < 20:
             raise SockDiagError("netlink error message without its error number")
         (code,) = _ERRNO.unpack_from(data, pos + 16)
-        if code != 0:
+        if errors is not None:
+            errors.append(-code)
+        elif code != 0:
             raise _kernel_error(code, "request refused")
         return False
     if kind != NLMSG_NOOP:
@@ -496,7 +524,7 @@ def parse_inet_diag_messages(data: bytes) -> list[TcpConnection]:
     """
     out: list[TcpConnection] = []
     try:
-        with _gc_paused():
+        with _GcPaused():
             done = _parse(data, len(data), out, None)
     except (struct.error, IndexError, ValueError, TypeError) as exc:  # pragma: no cover
         raise SockDiagError(f"malformed sock_diag reply: {exc}") from None
@@ -505,27 +533,78 @@ def parse_inet_diag_messages(data: bytes) -> list[TcpConnection]:
     return out
 
 
-def _dump(sock: socket.socket, request: bytes, buffer: bytearray, deadline: float,
+def _dump(sock: _Socket, request: bytes, buffer: bytearray, deadline: float,
           out: list[TcpConnection], keyed: dict[ConnectionKey, TcpConnection]) -> None:
     sock.send(request)
     view = memoryview(buffer)
     for _ in range(_MAX_DATAGRAMS):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("the dump did not end in time")
-        sock.settimeout(remaining)
-        size = sock.recv_into(buffer)
-        if size == 0:
-            raise SockDiagError("netlink socket closed during the dump")
+        size = _receive(sock, buffer, deadline)
         if _parse(bytes(view[:size]), size, out, keyed):
             return
     raise SockDiagError(f"sock_diag dump did not end after {_MAX_DATAGRAMS} datagrams")
+
+
+def _receive(sock: _Socket, buffer: bytearray, deadline: float) -> int:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError("the kernel did not answer in time")
+    sock.settimeout(remaining)
+    size: int = sock.recv_into(buffer)
+    if size == 0:
+        raise SockDiagError("netlink socket closed during the dump")
+    return size
+
+
+def _lookup_request(key: ConnectionKey, states: int, seq: int) -> bytes:
+    """A ``SOCK_DIAG_BY_FAMILY`` request (no dump) for the one TCP socket of ``key``.
+
+    An IPv4 pair is asked as ``AF_INET``: the kernel then finds the socket whether it is
+    an IPv4 one or a dual-stack IPv6 one holding an IPv4-mapped connection."""
+    (local, local_port), (remote, remote_port) = key
+    family = AF_INET6 if ":" in local or ":" in remote else AF_INET
+    try:
+        src, dst = inet_pton(family, local), inet_pton(family, remote)
+        sport, dport = local_port.to_bytes(2, "big"), remote_port.to_bytes(2, "big")
+    except (OSError, OverflowError, AttributeError):
+        raise ValueError(f"not a connection key: {key!r}") from None
+    body = _REQ_ONE.pack(family, IPPROTO_TCP, 1 << (INET_DIAG_INFO - 1), states, sport,
+                         dport, src.ljust(16, b"\0"), dst.ljust(16, b"\0"), 0, _NOCOOKIE,
+                         _NOCOOKIE)
+    return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST,
+                          seq, 0) + body
+
+
+def _lookup(sock: _Socket, keys: list[ConnectionKey], states: int, buffer: bytearray,
+            deadline: float, keyed: dict[ConnectionKey, TcpConnection]) -> set[ConnectionKey]:
+    """Look up each of ``keys`` by address, the found ones into ``keyed`` when their state
+    is in ``states``; return the keys of the sockets found, in whatever state."""
+    view = memoryview(buffer)
+    seen: set[ConnectionKey] = set()
+    for first in range(0, len(keys), _LOOKUPS_PER_SEND):
+        batch = keys[first:first + _LOOKUPS_PER_SEND]
+        sock.send(b"".join(_lookup_request(key, states, first + index + 1)
+                           for index, key in enumerate(batch)))
+        out: list[TcpConnection] = []
+        found: dict[ConnectionKey, TcpConnection] = {}
+        errors: list[int] = []
+        while len(out) + len(errors) < len(batch):
+            size = _receive(sock, buffer, deadline)
+            _parse(bytes(view[:size]), size, out, found, errors)
+        for code in errors:
+            if code != 2:  # ENOENT: no such socket
+                raise _kernel_error(-code, "lookup refused")
+        seen.update(found)
+        for key, conn in found.items():
+            if _STATE_BITS.get(conn.state.replace("_", ""), 0) & states:
+                keyed.setdefault(key, conn)
+    return seen
 
 
 def tcp_connections(
     local_ports: Iterable[int] | None = None,
     states: Iterable[str] | int = ("ESTABLISHED",),
     *,
+    only: Iterable[ConnectionKey] | None = None,
     timeout: float = 5.0,
 ) -> dict[ConnectionKey, TcpConnection]:
     """Return the TCP sockets of both address families, keyed by ``(local, remote)``.
@@ -534,8 +613,12 @@ def tcp_connections(
     server: its listening ports); the kernel applies the filter, so other connections of a
     busy machine cost next to nothing. ``states`` names the TCP states to return
     (``"ESTABLISHED"``, ``"LISTEN"``, ``"TIME_WAIT"``... as in :data:`TCP_STATES`), or is
-    the kernel's bit mask; by default established connections only. ``timeout`` bounds the
-    whole call, in seconds.
+    the kernel's bit mask; by default established connections only. ``only``, if given,
+    names the connections wanted (keys as below): the result holds no others, and when
+    they are few the kernel is asked for each by its address instead of listing every
+    socket (if one of them is not found, every socket is listed after all, so a
+    connection the lookup could not name exactly, a link-local one bound to its
+    interface, is still found). ``timeout`` bounds the whole call, in seconds.
 
     Keys are ``((address, port), (address, port))`` with the address in canonical text
     form and an IPv4-mapped IPv6 address (an IPv4 client of a dual-stack socket) as its
@@ -547,7 +630,7 @@ def tcp_connections(
     tcp_info) to unprivileged callers too. Raises :class:`SockDiagError` when netlink
     sock_diag is not available or refuses the request, when the kernel does not answer
     within ``timeout``, or when its reply does not parse; ValueError for an unknown state
-    name or a port out of range.
+    name, a port out of range or a key that is not an address.
     """
     mask = _state_mask(states)
     ports: list[int] | None = None
@@ -557,32 +640,63 @@ def tcp_connections(
             raise ValueError(f"TCP ports are 0 to 65535, not {ports}")
         if not ports:
             return {}
-    # A long list would exceed the attribute's 16-bit length: filter those here instead.
-    kernel_ports = ports if ports is None or len(ports) <= _MAX_FILTER_PORTS else None
-    out: list[TcpConnection] = []
-    keyed: dict[ConnectionKey, TcpConnection] = {}
+    wanted = None if only is None else set(only)
+    if wanted is not None and ports is not None:
+        allowed = set(ports)
+        wanted = {key for key in wanted if key[0][1] in allowed}
+    if wanted is not None and not wanted:
+        return {}
     try:
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG)
+        sock = _Socket(AF_NETLINK, SOCK_DGRAM, NETLINK_SOCK_DIAG)
     except OSError as exc:
         raise _error(exc.errno, f"netlink sock_diag is not available: {exc}") from None
     deadline = time.monotonic() + timeout
     buffer = bytearray(_RECV_SIZE)
-    with sock, _gc_paused():
-        for seq, family in enumerate((socket.AF_INET, socket.AF_INET6), 1):
-            try:
-                _dump(sock, _request(family, mask, kernel_ports, seq), buffer, deadline, out,
-                      keyed)
-            except SockDiagError as exc:
-                if family == socket.AF_INET6 and exc.errno in (2, 97):  # ENOENT, EAFNOSUPPORT
-                    continue  # a kernel without IPv6 has no IPv6 sockets
-                raise
-            except TimeoutError:
-                raise SockDiagError(f"no complete sock_diag reply within {timeout} s") from None
-            except OSError as exc:
-                raise _error(exc.errno, f"sock_diag dump failed: {exc}") from None
-            except (struct.error, IndexError, ValueError) as exc:  # pragma: no cover
-                raise SockDiagError(f"malformed sock_diag reply: {exc}") from None
-    if ports is not None and kernel_ports is None:
-        wanted = set(ports)
-        keyed = {key: conn for key, conn in keyed.items() if conn.local[1] in wanted}
+    keyed: dict[ConnectionKey, TcpConnection] = {}
+    try:
+        with _GcPaused():
+            if wanted is not None and len(wanted) <= _MAX_LOOKUPS:
+                try:
+                    if wanted <= _lookup(sock, sorted(wanted), mask, buffer, deadline, keyed):
+                        return keyed
+                except (SockDiagError, TimeoutError):
+                    raise
+                except OSError as exc:
+                    raise _error(exc.errno, f"sock_diag lookup failed: {exc}") from None
+                keyed = {}
+            _dump_families(sock, mask, ports, buffer, deadline, keyed, timeout)
+    except TimeoutError:
+        raise SockDiagError(f"no complete sock_diag reply within {timeout} s") from None
+    except (struct.error, IndexError) as exc:  # pragma: no cover
+        raise SockDiagError(f"malformed sock_diag reply: {exc}") from None
+    finally:
+        sock.close()
+    if wanted is not None:
+        return {key: conn for key, conn in keyed.items() if key in wanted}
+    if ports is not None and len(ports) > _MAX_FILTER_PORTS:
+        allowed = set(ports)
+        return {key: conn for key, conn in keyed.items() if conn.local[1] in allowed}
     return keyed
+
+
+def _dump_families(sock: _Socket, mask: int, ports: list[int] | None, buffer: bytearray,
+                   deadline: float, keyed: dict[ConnectionKey, TcpConnection],
+                   timeout: float) -> None:
+    """One dump per address family into ``keyed``."""
+    # A long list would exceed the attribute's 16-bit length: the caller filters those.
+    kernel_ports = ports if ports is None or len(ports) <= _MAX_FILTER_PORTS else None
+    out: list[TcpConnection] = []
+    for seq, family in enumerate((AF_INET, AF_INET6), 1):
+        try:
+            _dump(sock, _request(family, mask, kernel_ports, seq), buffer, deadline, out,
+                  keyed)
+        except SockDiagError as exc:
+            if family == AF_INET6 and exc.errno in (2, 97):  # ENOENT, EAFNOSUPPORT
+                continue  # a kernel without IPv6 has no IPv6 sockets
+            raise
+        except TimeoutError:
+            raise
+        except OSError as exc:
+            raise _error(exc.errno, f"sock_diag dump failed: {exc}") from None
+        except ValueError as exc:  # pragma: no cover
+            raise SockDiagError(f"malformed sock_diag reply: {exc}") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -129,3 +130,22 @@ def test_json_and_ndjson_encoded_in_chunks_equal_one_object_at_a_time() -> None:
         compact = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n"
                           for r in rows)
         assert "".join(formats.format_ndjson(rows)) == compact
+
+
+@pytest.mark.parametrize("separators", [(", ", ": "), (",", ":")])
+def test_json_encoder_writes_what_the_json_module_writes(
+        separators: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from smbsession.cli.formats import json_encoder
+
+    rows = [{"ClientUserName": "CONTOSO\\Zoë \"q\" }, {\n\x00\u2028", "SessionId": 2**64 - 1,
+             "Shares": ["IPC$", "data"], "SecondsIdle": None, "Encrypted": True,
+             "Ratio": 0.1, "Nested": {"x": [False, -0.0, float("inf")]}}]
+    want = json.JSONEncoder(ensure_ascii=False, separators=separators).encode(rows)
+    assert json_encoder(separators)(rows) == want
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        json_encoder(separators)([object()])
+    # without the C encoder: the json module itself, same text
+    monkeypatch.setitem(sys.modules, "_json", None)
+    assert json_encoder(separators)(rows) == want

@@ -228,6 +228,64 @@ def test_port_filter_returns_only_the_wanted_ports(sockets: Sockets) -> None:
         assert all(local[1] in wanted for local, _ in many)
 
 
+@pytest.mark.parametrize(("family", "host"), FAMILIES)
+def test_named_connections_are_looked_up_as_the_dump_lists_them(sockets: Sockets,
+                                                                family: int,
+                                                                host: str) -> None:
+    """``only``: each connection asked by its address gives what the dump gives for it,
+    and nothing else; more than one datagram of lookups (128 a datagram) too."""
+    server = sockets.listener(family, host)
+    pairs = [sockets.connect(server) for _ in range(140)]
+    port = server.getsockname()[1]
+    keys = [_key(accepted) for _, accepted in pairs]
+    dumped = tcp_connections([port])
+    looked_up = tcp_connections([port], only=keys)
+    assert set(looked_up) == set(keys)
+    for key in keys:
+        assert looked_up[key].inode == dumped[key].inode
+        assert looked_up[key].local == dumped[key].local
+        assert looked_up[key].state == "ESTABLISHED"
+    assert set(tcp_connections([port], only=keys[:3])) == set(keys[:3])
+    # a wanted connection on another port than local_ports is not asked for
+    assert tcp_connections([port + 1 if port < 65535 else 1], only=keys) == {}
+    assert tcp_connections([port], only=[]) == {}
+
+
+def test_a_looked_up_ipv4_client_of_a_dual_stack_socket(sockets: Sockets) -> None:
+    if not HAS_IPV6:
+        pytest.skip("no IPv6 loopback here")
+    server = sockets.listener(socket.AF_INET6, "::", dual_stack=True)
+    client, accepted = sockets.connect(server, socket.AF_INET, "127.0.0.1")
+    port = server.getsockname()[1]
+    key = (normalize_address(f"ipv4:127.0.0.1:{port}"),
+           normalize_address(f"ipv4:127.0.0.1:{client.getsockname()[1]}"))
+    conn = tcp_connections([port], only=[key])[key]
+    assert conn.local == ("::ffff:127.0.0.1", port)
+    assert conn.inode == os.fstat(accepted.fileno()).st_ino
+
+
+def test_a_missing_or_ended_named_connection(sockets: Sockets) -> None:
+    """A connection that is not there is missing from the result (the dump confirms it);
+    one in a state not asked for is too; a key that is no address is a ValueError."""
+    server = sockets.listener()
+    client, accepted = sockets.connect(server)
+    port = server.getsockname()[1]
+    live = _key(accepted)
+    gone = (("127.0.0.1", port), ("127.0.0.1", 1))
+    assert set(tcp_connections([port], only=[live, gone])) == {live}
+    key = _key(client)
+    client.close()
+    assert accepted.recv(16) == b""
+    accepted.close()
+    deadline = time.monotonic() + 5
+    while key not in tcp_connections([key[0][1]], states="TIME_WAIT", only=[key]):
+        assert time.monotonic() < deadline, "the client's side never reached TIME_WAIT"
+        time.sleep(0.01)
+    assert tcp_connections([key[0][1]], only=[key]) == {}
+    with pytest.raises(ValueError, match="not a connection key"):
+        tcp_connections(only=[(("not an address", 1), ("127.0.0.1", 2))])
+
+
 def test_unfiltered_dump_includes_other_ports(sockets: Sockets) -> None:
     server = sockets.listener()
     client, accepted = sockets.connect(server)

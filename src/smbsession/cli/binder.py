@@ -19,13 +19,12 @@ command's arguments:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from ..errors import InvalidParameter
 from .params import Param, convert, snake, unquote
 
 TYPE_CHECKING = False  # typing costs a listing start-up time
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
 
 HELP_TOKENS = frozenset({"-?", "/?", "-h", "-help", "--help"})

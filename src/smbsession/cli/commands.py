@@ -9,7 +9,6 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
 
 from .. import __version__
 from ..errors import SmbSessionError
@@ -19,6 +18,7 @@ from .params import Param
 
 TYPE_CHECKING = False  # typing costs a listing start-up time
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
     from typing import TextIO
 
 LAB_USAGE = """\

@@ -7,7 +7,9 @@ listing is written as it is made.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
 #: The accepted values of ``-Format``.
 FORMATS: tuple[str, ...] = ("Table", "List", "Json", "NDJson", "Csv")
@@ -77,6 +79,30 @@ def _chunks(rows: Iterable[dict[str, object]]) -> Iterator[list[dict[str, object
         yield chunk
 
 
+def json_encoder(separators: tuple[str, str]) -> Callable[[object], str]:
+    """What ``json.JSONEncoder(ensure_ascii=False, separators=separators).encode`` is,
+    without importing :mod:`json`, whose decoder imports :mod:`re` (a quarter of a small
+    listing's own time): the same C encoder of the standard library (``_json``), with
+    the same arguments. Where that encoder is missing or takes other arguments (another
+    Python implementation or release), :mod:`json` itself."""
+    item, key = separators
+    try:
+        from _json import encode_basestring, make_encoder
+
+        encoder = make_encoder(None, _not_serializable, encode_basestring, None, key, item,
+                               False, False, True)
+        encoder({"": [0, 0.5, None, True, ""]}, 0)
+    except (ImportError, TypeError):
+        import json
+
+        return json.JSONEncoder(ensure_ascii=False, separators=separators).encode
+    return lambda value: "".join(encoder(value, 0))
+
+
+def _not_serializable(value: object) -> object:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def _objects(rows: Iterable[dict[str, object]], separators: tuple[str, str],
              between: str) -> Iterator[str]:
     """Yield the rows as JSON objects joined by ``between``, a chunk at a time.
@@ -85,9 +111,7 @@ def _objects(rows: Iterable[dict[str, object]], separators: tuple[str, str],
     the list's own separators are then replaced by ``between``. That is exact when the
     boundary text (``}, {``) occurs once per boundary, which is checked: a value that
     holds it sends its chunk through one call per row instead."""
-    import json
-
-    encode = json.JSONEncoder(ensure_ascii=False, separators=separators).encode
+    encode = json_encoder(separators)
     boundary = "}" + separators[0] + "{"
     for chunk in _chunks(rows):
         text = encode(chunk)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
 
 from .. import SessionQuery, read_sessions
 from ..model import SMB_INSTANCES, SmbSession
@@ -22,6 +21,7 @@ from .streams import Streams
 
 TYPE_CHECKING = False  # typing itself costs a local listing 2 ms of start-up
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
     from typing import Any
 
 GET_PARAMS: tuple[Param, ...] = (

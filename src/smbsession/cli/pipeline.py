@@ -38,10 +38,13 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Mapping, Sequence
 
 from ..errors import InvalidParameter
 from .params import Param, convert
+
+TYPE_CHECKING = False  # collections costs a listing start-up time
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
 
 HINT = "Pipeline input is the JSON or NDJSON that -Format Json or -Format NDJson writes."
 

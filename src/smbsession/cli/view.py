@@ -13,10 +13,12 @@ this tool (``-Property *`` gives the seed's Example 5 list).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-
 from ..errors import InvalidParameter
 from ..model import ALL_PROPERTIES, TABLE_PROPERTIES, SmbSession
+
+TYPE_CHECKING = False  # collections costs a listing start-up time
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
 
 PS_COMPUTER_NAME = "PSComputerName"
 

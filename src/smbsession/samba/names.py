@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import socket
+# (the C module under socket, whose Python layer costs a listing its enum import)
+from _socket import AF_INET, AF_INET6, inet_ntop, inet_pton
 
 from .config import SambaConfig
 
@@ -22,12 +23,12 @@ def windows_host(host: str) -> str:
         return bare
     address, percent, zone = bare.partition("%")
     try:
-        packed = socket.inet_pton(socket.AF_INET6, address)
+        packed = inet_pton(AF_INET6, address)
     except OSError:
         return host
     if packed[:12] == _V4_MAPPED:
-        return socket.inet_ntop(socket.AF_INET, packed[12:])
-    return f"[{socket.inet_ntop(socket.AF_INET6, packed)}{percent}{zone}]"
+        return inet_ntop(AF_INET, packed[12:])
+    return f"[{inet_ntop(AF_INET6, packed)}{percent}{zone}]"
 
 
 def client_address(samba_address: str) -> str | None:

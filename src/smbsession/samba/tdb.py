@@ -54,7 +54,10 @@ from __future__ import annotations
 import os
 import struct
 import time
-from collections.abc import Iterator
+
+TYPE_CHECKING = False  # collections costs a listing start-up time
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = [
     "MAX_PROBLEMS",

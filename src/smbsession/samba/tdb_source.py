@@ -171,13 +171,20 @@ def _idle_seconds(config: SambaConfig, pairs: set[tuple[str, str]],
         return {}
     from .. import netns, sockdiag
 
+    keys: dict[tuple[str, str], sockdiag.ConnectionKey] = {}
+    for local, remote in pairs:
+        try:
+            keys[(local, remote)] = (sockdiag.normalize_address(local),
+                                     sockdiag.normalize_address(remote))
+        except ValueError:
+            continue
+    ports, wanted = config.smb_ports, list(keys.values())
     try:
         if pid is None:
-            conns = sockdiag.tcp_connections(local_ports=config.smb_ports,
-                                             states=_OPEN_STATES)
+            conns = sockdiag.tcp_connections(ports, _OPEN_STATES, only=wanted)
         else:
-            conns = netns.call_in_netns(pid, sockdiag.tcp_connections,
-                                        local_ports=config.smb_ports, states=_OPEN_STATES)
+            conns = netns.call_in_netns(pid, sockdiag.tcp_connections, ports, _OPEN_STATES,
+                                        only=wanted)
     except NamespaceError as exc:
         warnings.append(f"SecondsIdle is unknown: smbd {pid} lives in another network "
                         f"namespace, which cannot be entered ({exc.path}: {exc.reason})")
@@ -186,15 +193,11 @@ def _idle_seconds(config: SambaConfig, pairs: set[tuple[str, str]],
         warnings.append(f"SecondsIdle is unknown: cannot read the kernel's TCP information ({exc})")
         return None
     idle: dict[tuple[str, str], TcpFacts] = {}
-    for local, remote in pairs:
-        try:
-            key = (sockdiag.normalize_address(local), sockdiag.normalize_address(remote))
-        except ValueError:
-            continue
+    for pair, key in keys.items():
         conn = conns.get(key)
         if conn is not None and conn.last_data_recv_ms is not None:
-            idle[(local, remote)] = (conn.last_data_recv_ms // 1000, conn.bytes_received,
-                                     conn.bytes_acked, conn.rtt_us)
+            idle[pair] = (conn.last_data_recv_ms // 1000, conn.bytes_received,
+                          conn.bytes_acked, conn.rtt_us)
     return idle
 
 

@@ -4,12 +4,12 @@ The smbXsrv record layouts change between Samba releases, so the reader must kno
 release of the smbd that writes them. We ask that very binary (``/proc/<pid>/exe``,
 inside its own root when smbd runs in a chroot) for ``--version`` once, and remember the
 answer per binary (device, inode, mtime) in the user's cache directory, so that later
-listings spend no process start on it.
+listings spend no process start on it. The cache is a text file, one ``key version``
+line per binary.
 """
 
 from __future__ import annotations
 
-import json
 import os
 
 from .server import foreign_root
@@ -17,16 +17,21 @@ from .server import foreign_root
 
 def _cache_path() -> str:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "smbsession", "smbd-versions.json")
+    return os.path.join(base, "smbsession", "smbd-versions")
 
 
 def _read_cache() -> dict[str, str]:
     try:
         with open(_cache_path(), encoding="utf-8") as fh:
-            data = json.load(fh)
+            text = fh.read()
     except (OSError, ValueError):
         return {}
-    return data if isinstance(data, dict) else {}
+    cache = {}
+    for line in text.splitlines():
+        key, _, version = line.partition(" ")
+        if key and version and " " not in version:
+            cache[key] = version
+    return cache
 
 
 def _write_cache(cache: dict[str, str]) -> None:
@@ -35,7 +40,7 @@ def _write_cache(cache: dict[str, str]) -> None:
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(cache, fh)
+            fh.writelines(f"{key} {version}\n" for key, version in cache.items())
         os.replace(tmp, path)
     except OSError:
         pass  # a cache we cannot write only costs the next listing a process start
