@@ -16,8 +16,6 @@ benchmarks/results/cluster.md.
 from __future__ import annotations
 
 import argparse
-import ctypes
-import multiprocessing as mp
 import os
 import shutil
 import statistics
@@ -25,62 +23,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+from holders import Holders  # noqa: E402
+
 from smbsession.lab import SHARE  # noqa: E402
-from smbsession.lab.clients import open_file  # noqa: E402
 from smbsession.lab.cluster import ClusterLab  # noqa: E402
-
-SESSIONS_PER_CONNECTION = 500
-CLONE_NEWNET = 0x40000000
-
-
-def _enter_netns(name: str) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
-    if libc.setns(fd, CLONE_NEWNET) != 0:
-        raise OSError(ctypes.get_errno(), "setns")
-    os.close(fd)
-
-
-def _hold(lab_dir: str, address: str, count: int, start: int, ready: mp.Queue,
-          stop: mp.Event) -> None:
-    """Worker (in the clients' namespace): open ``count`` sessions to ``address``."""
-    lab = ClusterLab(lab_dir)
-    _enter_netns(lab.hub)
-    from smbprotocol.connection import Connection
-    from smbprotocol.session import Session
-    from smbprotocol.tree import TreeConnect
-
-    users = [(u, p) for u, p in lab.users().items() if u.startswith("lab")]
-    keep: list[object] = []
-    conn = None
-    opened = 0
-    try:
-        for i in range(count):
-            if i % SESSIONS_PER_CONNECTION == 0:
-                conn = Connection(uuid.uuid4(), address, 445)
-                conn.connect()
-                keep.append(conn)
-            user, password = users[(start + i) % len(users)]
-            session = Session(conn, user, password, require_encryption=False)
-            session.connect()
-            tree = TreeConnect(session, rf"\\{address}\{SHARE}")
-            tree.connect()
-            keep += [session, tree]
-            if (start + i) % 10 == 0:
-                keep.append(open_file(tree, f"bench-{start + i}.txt", write=False))
-            opened += 1
-    except Exception as exc:  # report how far we got
-        ready.put(("error", opened, repr(exc)))
-        stop.wait()
-        return
-    ready.put(("ok", opened, ""))
-    stop.wait()
 
 
 def _measure(lab: ClusterLab, cmd: list[str]) -> tuple[float, int, bool, str]:
@@ -110,25 +61,16 @@ def main() -> int:
     base = Path(tempfile.mkdtemp(prefix="smbsession-bench-cluster-", dir="/tmp"))
     base.chmod(0o755)
     lab = ClusterLab(base, 2)
-    stop = mp.Event()
-    ready: mp.Queue = mp.Queue()
-    workers: list[mp.Process] = []
+    holders = Holders(SHARE, [(u, p) for u, p in lab.users().items() if u.startswith("lab")],
+                      netns=lab.hub)
     try:
         t0 = time.perf_counter()
         lab.start()
         print(f"2-node cluster up in {time.perf_counter() - t0:.1f} s", flush=True)
         half = [args.sessions // 2, args.sessions - args.sessions // 2]
-        t0 = time.perf_counter()
-        for node, count in enumerate(half):
-            p = mp.Process(target=_hold, args=(str(base), lab.address_of(node), count,
-                                               node * half[0], ready, stop))
-            p.start()
-            workers.append(p)
-        for _ in workers:
-            state, opened, error = ready.get(timeout=3600)
-            if state != "ok":
-                print(f"a worker stopped after {opened} sessions: {error}", flush=True)
-        print(f"sessions opened in {time.perf_counter() - t0:.0f} s", flush=True)
+        took = sum(holders.add(lab.address_of(node), 445, [count])
+                   for node, count in enumerate(half))
+        print(f"sessions opened in {took:.0f} s", flush=True)
         conf = str(lab.conf_path(0))
         commands = {"Get-SmbSession (node 0, whole cluster)": [*get, "-SmbConf", conf,
                                                                "-Format", "Json"],
@@ -161,11 +103,7 @@ def main() -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text)
     finally:
-        stop.set()
-        for p in workers:
-            p.join(30)
-            if p.is_alive():
-                p.kill()
+        holders.close()
         lab.stop()
         shutil.rmtree(base, ignore_errors=True)
     return 0

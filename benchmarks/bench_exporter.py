@@ -21,7 +21,6 @@ A measurement, not a test: it asserts nothing.
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import os
 import shutil
 import signal
@@ -37,10 +36,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_sessions import GET_SMBSESSION, _count_sessions, _hold  # noqa: E402
+from bench_sessions import GET_SMBSESSION, _count_sessions  # noqa: E402
+from holders import Holders  # noqa: E402
 
 import smbsession  # noqa: E402
-from smbsession.lab import Lab, free_port  # noqa: E402
+from smbsession.lab import SHARE, Lab, free_port  # noqa: E402
 
 
 def _rss_kib(pid: int) -> int:
@@ -127,10 +127,8 @@ def main() -> int:
     base.chmod(0o755)
     lab = Lab(base)
     lab.start()
-    stop = mp.Event()
-    ready: mp.Queue = mp.Queue()
-    workers: list[mp.Process] = []
-    held = 0
+    users = [(u.name, u.password) for u in lab.users() if u.name.startswith("lab")]
+    holders = Holders(SHARE, users)
     lines: list[str] = []
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
 
@@ -146,20 +144,7 @@ def main() -> int:
             "Get-SmbSession |")
         say("|---|---|---|---|---|---|")
         for size in sizes:
-            need = size - held
-            per = [need // args.workers + (1 if i < need % args.workers else 0)
-                   for i in range(args.workers)]
-            for n in per:
-                if n > 0:
-                    p = mp.Process(target=_hold, args=(str(lab.directory), n, held, ready, stop))
-                    p.start()
-                    workers.append(p)
-                    held += n
-            for n in per:
-                if n > 0:
-                    state, opened, error = ready.get(timeout=3600)
-                    if state != "ok":
-                        print(f"a worker stopped after {opened} sessions: {error}", flush=True)
+            holders.grow("127.0.0.1", lab.port, size, args.workers)
             live = _count_sessions(lab)
             split, single = Exporter(lab), Exporter(lab, "--user", "root")
             try:
@@ -192,7 +177,7 @@ def main() -> int:
             soak_size = args.soak_sessions or sizes[-1]
             exporter = Exporter(lab)
             try:
-                say(f"Soak: {args.soak:.0f} s of scrapes every 1 s, {held} sessions held "
+                say(f"Soak: {args.soak:.0f} s of scrapes every 1 s, {holders.held} sessions held "
                     f"(asked: {soak_size}); RSS in MiB\n")
                 say("| after | scrapes | front RSS | reader RSS | scrape median |")
                 say("|---|---|---|---|---|")
@@ -220,11 +205,7 @@ def main() -> int:
             finally:
                 exporter.stop()
     finally:
-        stop.set()
-        for p in workers:
-            p.join(30)
-            if p.is_alive():
-                p.kill()
+        holders.close()
         lab.stop()
         shutil.rmtree(base, ignore_errors=True)
     out = Path(args.out)

@@ -22,7 +22,6 @@ This is a measurement, not a test: it asserts nothing.
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import os
 import shutil
 import statistics
@@ -30,55 +29,20 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from smbsession.lab import SHARE, Lab  # noqa: E402
-from smbsession.lab.clients import open_file  # noqa: E402
+from holders import SESSIONS_PER_CONNECTION, Holders  # noqa: E402
 
-SESSIONS_PER_CONNECTION = 500
+from smbsession.lab import SHARE, Lab  # noqa: E402
+
 _SCRIPT = Path(sys.executable).with_name("Get-SmbSession")
 #: The installed console script when there is one (as users run it), else the module.
 GET_SMBSESSION = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "smbsession",
                                                            "get"]
-
-
-def _hold(lab_dir: str, count: int, start: int, ready: mp.Queue, stop: mp.Event) -> None:
-    """Worker: open ``count`` sessions, report, and hold them until ``stop`` is set."""
-    from smbprotocol.connection import Connection
-    from smbprotocol.session import Session
-    from smbprotocol.tree import TreeConnect
-
-    lab = Lab(lab_dir)
-    users = [u for u in lab.users() if u.name.startswith("lab")]
-    keep: list[object] = []
-    conn = None
-    opened = 0
-    try:
-        for i in range(count):
-            if i % SESSIONS_PER_CONNECTION == 0:
-                conn = Connection(uuid.uuid4(), "127.0.0.1", lab.port)
-                conn.connect()
-                keep.append(conn)
-            user = users[(start + i) % len(users)]
-            session = Session(conn, user.name, user.password, require_encryption=False)
-            session.connect()
-            tree = TreeConnect(session, rf"\\127.0.0.1\{SHARE}")
-            tree.connect()
-            keep += [session, tree]
-            if (start + i) % 10 == 0:
-                keep.append(open_file(tree, f"bench-{start + i}.txt", write=False))
-            opened += 1
-    except Exception as exc:  # report how far we got; the benchmark prints it
-        ready.put(("error", opened, repr(exc)))
-        stop.wait()
-        return
-    ready.put(("ok", opened, ""))
-    stop.wait()
 
 
 @dataclass
@@ -126,6 +90,12 @@ def main() -> int:
     parser.add_argument("--sources", default="auto", help="Get-SmbSession sources to time")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "sessions.md"))
     parser.add_argument("--chroot", default=None, help="run the Samba release of this root")
+    parser.add_argument("--per-connection", type=int, default=SESSIONS_PER_CONNECTION,
+                        help="sessions on one TCP connection (Samba 4.25 sets up a "
+                             "session in time that grows with the connection's sessions)")
+    parser.add_argument("--table", action="store_true",
+                        help="also time Get-SmbSession's default table, the form of "
+                             "smbstatus -b's output")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
@@ -135,10 +105,8 @@ def main() -> int:
     base.chmod(0o755)
     lab = Lab(base, chroot=chroot)
     lab.start()
-    stop = mp.Event()
-    ready: mp.Queue = mp.Queue()
-    workers: list[mp.Process] = []
-    held = 0
+    users = [(u.name, u.password) for u in lab.users() if u.name.startswith("lab")]
+    holders = Holders(SHARE, users, args.per_connection)
     rows: list[str] = []
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     # As after a pip install: byte-compiled, whatever PYTHONDONTWRITEBYTECODE says.
@@ -149,33 +117,20 @@ def main() -> int:
                                   "--version"], capture_output=True, text=True,
                                  check=False).stdout.strip()
         print(f"{version}; {os.cpu_count()} cores; sessions held by smbprotocol, "
-              f"{SESSIONS_PER_CONNECTION} per TCP connection", flush=True)
+              f"{args.per_connection} per TCP connection", flush=True)
         for size in sizes:
-            need = size - held
-            per = [need // args.workers + (1 if i < need % args.workers else 0)
-                   for i in range(args.workers)]
-            t0 = time.perf_counter()
-            for n in per:
-                if n <= 0:
-                    continue
-                p = mp.Process(target=_hold, args=(str(lab.directory), n, held, ready, stop))
-                p.start()
-                workers.append(p)
-                held += n
-            for n in per:
-                if n > 0:
-                    state, opened, error = ready.get(timeout=3600)
-                    if state != "ok":
-                        print(f"a worker stopped after {opened} sessions: {error}", flush=True)
+            took = holders.grow("127.0.0.1", lab.port, size, args.workers)
             live = _count_sessions(lab)
-            print(f"\nN={size}: {live} live sessions (opened in "
-                  f"{time.perf_counter() - t0:.0f} s)", flush=True)
+            print(f"\nN={size}: {live} live sessions (opened in {took:.0f} s)", flush=True)
             commands: dict[str, list[str]] = {}
             for source in args.sources.split(","):
                 commands[f"Get-SmbSession -Source {source}"] = [
                     *GET_SMBSESSION, "-SmbConf", str(lab.conf_path), "-Format", "Json",
                     "-Source", source,
                 ]
+            if args.table:
+                commands["Get-SmbSession (table)"] = [*GET_SMBSESSION, "-SmbConf",
+                                                      str(lab.conf_path)]
             commands["smbstatus -b"] = [*_smbstatus(lab), "-b"]
             if size <= args.json_limit:
                 commands["smbstatus --json"] = [*_smbstatus(lab), "--json"]
@@ -193,11 +148,7 @@ def main() -> int:
                 print(line, flush=True)
                 rows.append(line)
     finally:
-        stop.set()
-        for p in workers:
-            p.join(30)
-            if p.is_alive():
-                p.kill()
+        holders.close()
         lab.stop()
         shutil.rmtree(base, ignore_errors=True)
     out = Path(args.out)
@@ -205,7 +156,8 @@ def main() -> int:
     header = ("| N | live | command | median wall | ratio to smbstatus -b | peak RSS | exit |\n"
               "|---|---|---|---|---|---|---|\n")
     out.write_text(f"{version}, {os.cpu_count()} cores, {args.repeat} runs each, "
-                   f"alternating.\n\n{header}" + "\n".join(rows) + "\n")
+                   f"alternating, {args.per_connection} sessions per TCP connection.\n\n"
+                   f"{header}" + "\n".join(rows) + "\n")
     print(f"\nwritten to {out}")
     return 0
 
