@@ -175,3 +175,21 @@ def test_layouts_by_version() -> None:
     assert layout_for_version("4.12.0") is None
     assert layout_for_version("4.26.0") is None
     assert layout_for_version(None) is None
+
+
+def test_a_guid_is_spelled_as_uuid_spells_it() -> None:
+    """ndr.guid writes what str(uuid.UUID(bytes_le=...)) writes, for any 16 bytes, at
+    any alignment, a repeated GUID included (it is spelled once and remembered)."""
+    import uuid
+
+    from smbsession.samba import ndr
+
+    rng = random.Random(7)
+    for _ in range(500):
+        raw = bytes(rng.getrandbits(8) for _ in range(16))
+        for pad in range(4):
+            data = b"\xaa" * pad + b"\0" * (-pad % 4) + raw
+            assert ndr.guid(data, pad) == (str(uuid.UUID(bytes_le=raw)), len(data))
+            assert ndr.guid(data, pad)[0] == str(uuid.UUID(bytes_le=raw))
+    with pytest.raises(ndr.NdrError, match="runs past the end"):
+        ndr.guid(b"\0" * 19, 4)

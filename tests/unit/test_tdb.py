@@ -51,6 +51,15 @@ def _no_retry_pause(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tdb, "_RETRY_PAUSE", 0.0)
 
 
+@pytest.fixture(autouse=True, params=["whole file", "record by record"])
+def read_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test twice: a file read whole and walked in memory (up to 64 MiB), and one
+    read a record at a time (a larger file)."""
+    if request.param == "record by record":
+        monkeypatch.setattr(tdb, "_IMAGE_MAX", -1)
+    return str(request.param)
+
+
 def tdbdump(path: Path) -> Pairs:
     """The records of ``path`` as Samba's tdbdump prints them, in its order."""
     out = subprocess.run(["tdbdump", str(path)], capture_output=True, check=True, timeout=60)

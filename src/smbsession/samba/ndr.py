@@ -71,14 +71,24 @@ def blob_end(data: bytes, pos: int) -> int:
 
 
 def guid(data: bytes, pos: int) -> tuple[str, int]:
-    """A GUID at ``pos`` (aligned to 4), as its usual text form."""
+    """A GUID at ``pos`` (aligned to 4), as its usual text form (what
+    ``str(uuid.UUID(bytes_le=...))`` writes: the first three fields little-endian)."""
     pos = (pos + 3) & ~3
     raw = data[pos : pos + 16]
     if len(raw) != 16:
         raise NdrError(f"GUID at offset {pos} runs past the end")
-    import uuid
+    text = _GUID_TEXT.get(raw)
+    if text is None:
+        if len(_GUID_TEXT) >= _GUID_TEXT_MAX:
+            _GUID_TEXT.clear()
+        text = _GUID_TEXT[raw] = (f"{raw[3::-1].hex()}-{raw[5:3:-1].hex()}-"
+                                  f"{raw[7:5:-1].hex()}-{raw[8:10].hex()}-{raw[10:].hex()}")
+    return text, pos + 16
 
-    return str(uuid.UUID(bytes_le=raw)), pos + 16
+
+# The sessions of one client share its GUID: each is spelled once.
+_GUID_TEXT: dict[bytes, str] = {}
+_GUID_TEXT_MAX = 4096
 
 
 def sid(data: bytes, pos: int) -> tuple[str, int]:
