@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import anonymous_session, run_cli, smbprotocol_sessions
-from helpers.sshd import SSHD, LabSshd
+from helpers.sshd import LabSshd, running_sshd, trusting_home
 from smbsession.lab import WORKGROUP, Lab
 from smbsession.model import MSFT_PROPERTIES
 
@@ -50,27 +50,15 @@ MOVING = {"SecondsExists", "SecondsIdle"}
 
 @pytest.fixture(scope="module")
 def sshd() -> Iterator[LabSshd]:
-    if not SSHD.exists():
-        pytest.fail("openssh-server is not installed (make test installs it)")
-    base = Path(tempfile.mkdtemp(prefix="smbsession-contract-sshd-"))
-    server = LabSshd(base)
-    try:
+    with running_sshd() as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
 def home(sshd: LabSshd) -> Iterator[dict[str, str]]:
     """A HOME whose ~/.ssh trusts the test sshd, as OpenSSH's would."""
     base = Path(tempfile.mkdtemp(prefix="smbsession-contract-home-"))
-    dot = base / ".ssh"
-    dot.mkdir(mode=0o700)
-    shutil.copyfile(sshd.base / "known_hosts", dot / "known_hosts")
-    shutil.copyfile(sshd.base / "client_key", dot / "id_ed25519")
-    (dot / "id_ed25519").chmod(0o600)
-    yield {"HOME": str(base), "SSH_AUTH_SOCK": ""}
+    yield trusting_home(sshd, base)
     shutil.rmtree(base, ignore_errors=True)
 
 

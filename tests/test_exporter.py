@@ -357,33 +357,18 @@ def test_bad_options_are_one_clear_line() -> None:
 
 @pytest.fixture(scope="module")
 def sshd() -> Iterator[object]:
-    from helpers.sshd import SSHD, LabSshd
+    from helpers.sshd import running_sshd
 
-    if not SSHD.exists():
-        pytest.skip("openssh-server is not installed (make test installs it)")
-    base = Path(tempfile.mkdtemp(prefix="smbsession-sshd-"))
-    server = LabSshd(base)
-    try:
+    with running_sshd() as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(base, ignore_errors=True)
-
-
-def ssh_home(sshd: object, home: Path) -> dict[str, str]:
-    """A HOME whose ~/.ssh trusts the test sshd and holds its client key."""
-    dot = home / ".ssh"
-    dot.mkdir(mode=0o700)
-    shutil.copyfile(sshd.base / "known_hosts", dot / "known_hosts")  # type: ignore[attr-defined]
-    shutil.copyfile(sshd.base / "client_key", dot / "id_ed25519")  # type: ignore[attr-defined]
-    (dot / "id_ed25519").chmod(0o600)
-    return {"HOME": str(home), "SSH_AUTH_SOCK": ""}
 
 
 def test_probe_over_ssh(lab: Lab, alice_bob, sshd, tmp_path: Path) -> None:
     pytest.importorskip("asyncssh")
     target = f"ssh://root@127.0.0.1:{sshd.port}"
-    env = ssh_home(sshd, tmp_path)
+    from helpers.sshd import trusting_home
+
+    env = trusting_home(sshd, tmp_path)
     with exporter(lab, "-CimSession", target, "--user", "root", env=env) as running:
         text = running.get("/probe?" + urllib.parse.urlencode({"target": target}))
         assert value(text, "smbsession_up") == 1, running.log()

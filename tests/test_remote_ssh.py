@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,8 +10,8 @@ import pytest
 
 import smbsession
 from conftest import silent_servers, smbprotocol_sessions
-from helpers.sshd import SSHD
 from helpers.sshd import LabSshd as Sshd
+from helpers.sshd import running_sshd, trusting_home
 from smbsession.lab import Lab, free_port
 
 pytest.importorskip("asyncssh")
@@ -22,15 +20,8 @@ from smbsession.remote.ssh import RemoteError, list_sessions, parse_ssh_target
 
 @pytest.fixture(scope="module")
 def sshd() -> Iterator[Sshd]:
-    if not SSHD.exists():
-        pytest.skip("openssh-server is not installed (make test installs it)")
-    base = Path(tempfile.mkdtemp(prefix="smbsession-sshd-"))
-    server = Sshd(base)
-    try:
+    with running_sshd() as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_lists_the_lab_over_ssh(lab: Lab, sshd: Sshd) -> None:
@@ -106,12 +97,7 @@ def test_targets() -> None:
 @pytest.fixture
 def ssh_home(sshd: Sshd, tmp_path: Path) -> dict[str, str]:
     """A HOME whose ~/.ssh trusts the test sshd and holds the test key, as OpenSSH's."""
-    dot = tmp_path / ".ssh"
-    dot.mkdir(mode=0o700)
-    shutil.copyfile(sshd.base / "known_hosts", dot / "known_hosts")
-    shutil.copyfile(sshd.base / "client_key", dot / "id_ed25519")
-    (dot / "id_ed25519").chmod(0o600)
-    return {"HOME": str(tmp_path), "SSH_AUTH_SOCK": ""}
+    return trusting_home(sshd, tmp_path)
 
 
 def test_fleet_with_a_failing_target(lab: Lab, sshd: Sshd, ssh_home: dict[str, str]) -> None:

@@ -247,25 +247,15 @@ def test_top_closes_the_selected_session_after_confirmation(lab: Lab) -> None:
 @pytest.mark.skipif(TMUX is None, reason="tmux is not installed (make monitor-deps)")
 def test_top_over_ssh(lab: Lab, alice_bob, tmp_path) -> None:
     pytest.importorskip("asyncssh")
-    import tempfile
-    from pathlib import Path
+    from helpers.sshd import running_sshd, trusting_home
 
-    from helpers.sshd import SSHD, LabSshd
-
-    if not SSHD.exists():
-        pytest.skip("openssh-server is not installed (make test installs it)")
-    from test_exporter import ssh_home
-
-    base = Path(tempfile.mkdtemp(prefix="smbsession-sshd-"))
-    sshd = LabSshd(base)
-    try:
+    with running_sshd() as sshd:
         target = f"ssh://root@127.0.0.1:{sshd.port}"
         with top("-SmbConf", str(lab.conf_path), "-CimSession", target,
-                 "-ClientUserName", "labalice", env=ssh_home(sshd, tmp_path)) as pane:
+                 "-ClientUserName", "labalice", env=trusting_home(sshd, tmp_path)) as pane:
             screen = pane.wait(lambda s: "LABSRV\\labalice" in s)
             assert target in screen.splitlines()[0] and "LABSRV\\labbob" not in screen
             pane.keys("q")
             assert "EXIT=0" in pane.wait(lambda s: "EXIT=" in s)
-    finally:
-        sshd.stop()
-        shutil.rmtree(base, ignore_errors=True)
+
+

@@ -7,10 +7,13 @@ known_hosts line for its host key; nothing outside its directory is touched (but
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from smbsession.lab import free_port
@@ -68,3 +71,31 @@ class LabSshd:
         self.proc.wait(10)
 
 
+@contextlib.contextmanager
+def running_sshd() -> Iterator[LabSshd]:
+    """A :class:`LabSshd` in a directory of its own, stopped and removed at the end.
+
+    Raises RuntimeError when openssh-server is not installed (``make test`` installs
+    it): a test that needs it fails rather than being skipped."""
+    if not SSHD.exists():
+        raise RuntimeError("openssh-server is not installed (make test installs it)")
+    base = Path(tempfile.mkdtemp(prefix="smbsession-sshd-"))
+    try:
+        server = LabSshd(base)
+        try:
+            yield server
+        finally:
+            server.stop()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def trusting_home(sshd: LabSshd, home: Path) -> dict[str, str]:
+    """Make ``home`` a HOME whose ``~/.ssh`` trusts ``sshd`` and holds its client key, as
+    OpenSSH's would; return the environment that uses it (no agent)."""
+    dot = home / ".ssh"
+    dot.mkdir(mode=0o700)
+    shutil.copyfile(sshd.base / "known_hosts", dot / "known_hosts")
+    shutil.copyfile(sshd.base / "client_key", dot / "id_ed25519")
+    (dot / "id_ed25519").chmod(0o600)
+    return {"HOME": str(home), "SSH_AUTH_SOCK": ""}
