@@ -599,7 +599,7 @@ def test_every_source_agrees_on_the_domain(world: World, tgt_only: str) -> None:
     pytest.importorskip("asyncssh")
     import json
 
-    from helpers.sshd import LabSshd
+    from helpers.sshd import running_sshd
     from smbsession.remote.ssh import list_sessions as ssh_list
     from smbsession.remote.ssh import parse_ssh_target
 
@@ -609,14 +609,9 @@ def test_every_source_agrees_on_the_domain(world: World, tgt_only: str) -> None:
     fleet = run_cli("get", "-CimSession", "localhost", "-SmbConf", world.fs_conf,
                     "-IncludeHidden", "-Format", "Json")
     assert fleet.returncode == 0, fleet.stderr
-    base = Path(tempfile.mkdtemp(prefix="smbsession-sshd-"))
-    sshd = LabSshd(base)
-    try:
+    with running_sshd() as sshd:
         target = parse_ssh_target(f"ssh://root@127.0.0.1:{sshd.port}")
         over_ssh = ssh_list(target, world.fs_conf, **sshd.options())
-    finally:
-        sshd.stop()
-        subprocess.run(["rm", "-rf", str(base)], check=False)
     by_source = {
         "smbstatus": {s.session_id: s.client_user_name for s in status},
         "fleet-local": {r["SessionId"]: r["ClientUserName"] for r in json.loads(fleet.stdout)},
