@@ -29,7 +29,7 @@ from conftest import (
     smbprotocol_sessions,
     wait_for,
 )
-from smbsession.lab import NETBIOS_NAME, SHARE, Lab
+from smbsession.lab import NETBIOS_NAME, SHARE, SHARE2, Lab
 from smbsession.samba import layouts
 
 SUITES = ["host", *RELEASE_SUITES]
@@ -234,9 +234,10 @@ def test_close_one_of_two_on_one_connection(rlab: Lab) -> None:
 
 
 @contextlib.contextmanager
-def _same_user_sessions(lab: Lab, user: str, trees: list[bool], files: list[int]):
-    """Sessions of one user on one connection; session i tree-connects when trees[i] and
-    keeps files[i] files open."""
+def _same_user_sessions(lab: Lab, user: str, trees: list[bool], files: list[int],
+                        shares: list[str] | None = None):
+    """Sessions of one user on one connection; session i tree-connects (to shares[i],
+    default the lab's first share) when trees[i] and keeps files[i] files open."""
     from smbprotocol.connection import Connection
     from smbprotocol.session import Session
     from smbprotocol.tree import TreeConnect
@@ -252,7 +253,8 @@ def _same_user_sessions(lab: Lab, user: str, trees: list[bool], files: list[int]
             session.connect()
             sessions.append(session)
             if tree_wanted:
-                tree = TreeConnect(session, rf"\\127.0.0.1\{SHARE}")
+                share = shares[i] if shares else SHARE
+                tree = TreeConnect(session, rf"\\127.0.0.1\{share}")
                 tree.connect()
                 handles += [open_file(tree, f"group-{i}-{n}.txt") for n in range(count)]
         yield sessions
@@ -271,6 +273,24 @@ def test_num_opens_of_one_user_with_several_sessions(rlab: Lab, trees: list[bool
     with _same_user_sessions(rlab, "labalice", trees, files) as sessions:
         rows = listing(rlab)
         counts = [rows[s.session_id]["NumOpens"] for s in sessions]
+    assert counts == (files if series(rlab) >= (4, 23) else before_4_23)
+
+
+@pytest.mark.parametrize(("shares", "files", "before_4_23"), [
+    ([SHARE, SHARE2], [2, 1], [2, 1]),  # shares on distinct paths: split by locking.tdb
+    ([SHARE, SHARE2, SHARE2], [1, 0, 2], [1, None, None]),  # alone on its share: exact
+    ([SHARE, SHARE], [2, 1], [None, None]),  # one share: cannot be split, never guessed
+])
+def test_num_opens_split_by_share(rlab: Lab, shares: list[str], files: list[int],
+                                  before_4_23: list) -> None:
+    """One user, several sessions on one connection, each with its tree connect and its
+    own number of open files: before 4.23 the open records cannot tell the sessions
+    apart, locking.tdb's share mode entries can when their shares differ."""
+    with _same_user_sessions(rlab, "labalice", [True] * len(shares), files,
+                             shares) as sessions:
+        rows = listing(rlab)
+        counts = [rows[s.session_id]["NumOpens"] for s in sessions]
+        assert [rows[s.session_id]["Shares"] for s in sessions] == [[x] for x in shares]
     assert counts == (files if series(rlab) >= (4, 23) else before_4_23)
 
 

@@ -33,8 +33,10 @@ LAB_USERS: tuple[str, ...] = ("labalice", "labbob", "labcarol")
 NETBIOS_NAME = "LABSRV"
 WORKGROUP = "LAB"
 SHARE = "share"
+#: A second share, on a directory of its own (NumOpens split by share, before 4.23).
+SHARE2 = "share2"
 
-_SUBDIRS = ("lock", "state", "cache", "pid", "private", "ncalrpc", "log", "share")
+_SUBDIRS = ("lock", "state", "cache", "pid", "private", "ncalrpc", "log", "share", "share2")
 _START_TIMEOUT = 30.0
 
 
@@ -288,6 +290,11 @@ class Lab:
   path = {d}/share
   read only = no
   guest ok = no
+
+[{SHARE2}]
+  path = {d}/share2
+  read only = no
+  guest ok = no
 """
         return text
 
@@ -369,6 +376,7 @@ class Lab:
         os.chmod(self.directory, 0o755)
         os.chmod(self.directory / "private", 0o700)
         os.chmod(self.share_path, 0o1777)
+        os.chmod(self.directory / "share2", 0o1777)
         state = self._state()
         port = port or state.get("port")
         if not port or not _port_free(int(port)):

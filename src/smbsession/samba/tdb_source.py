@@ -252,6 +252,7 @@ def _read(server: Server, layout: Layout, now: float) -> SourceResult:
     shares = _shares(store, layout, warnings)
     opens = _NumOpens(_decode_all(store, OPEN_DB, decode_open, layout, "open", warnings),
                       store, sessions, shares)
+    opens.split_by_share(server, sessions, warnings)
     nodes = getattr(store, "nodes", None) if server.config.clustering else None
     sessions, idle = _tcp_facts(server, sessions, nodes, warnings)
     out = _records(server.config, sessions, shares, opens, idle, nodes, now)
@@ -399,6 +400,28 @@ class _NumOpens:
         self.owners = Counter(self._owner(g, g.channels[0]) for g in sessions)
         self.with_tcons = Counter(self._owner(g, g.channels[0]) for g in sessions
                                   if g.session_global_id in shares)
+        self.split: dict[int, int] = {}
+
+    def split_by_share(self, server: Server, sessions: list[SessionGlobal],
+                       warnings: list[str]) -> None:
+        """Where several sessions of a group have tree connects, split the group's opens
+        by the share of each open file, from locking.tdb (:mod:`.locking`), which is
+        read only when such a group holds opens."""
+        if self.by_session_known:
+            return
+        wanted = {o for o, n in self.with_tcons.items() if n > 1 and self.by_owner.get(o)}
+        if not wanted:
+            return
+        from .locking import split_opens
+
+        members: dict[tuple, list[SessionGlobal]] = defaultdict(list)
+        for g in sessions:
+            if g.session_global_id in self.shares:
+                owner = self._owner(g, g.channels[0])
+                if owner in wanted:
+                    members[owner].append(g)
+        self.split = split_opens(server, [(o, members[o], self.by_owner[o]) for o in wanted],
+                                 self.shares, sessions, warnings)
 
     @staticmethod
     def _owner(g: SessionGlobal, ch: Channel) -> tuple[int, int, bytes | None]:
@@ -411,5 +434,6 @@ class _NumOpens:
         if self.by_session_known:
             return 0
         owner = self._owner(g, ch)
-        return _group_share(self.owners[owner], self.with_tcons[owner],
-                            self.by_owner.get(owner, 0), g.session_global_id in self.shares)
+        count = _group_share(self.owners[owner], self.with_tcons[owner],
+                             self.by_owner.get(owner, 0), g.session_global_id in self.shares)
+        return self.split.get(g.session_global_id) if count is None else count
