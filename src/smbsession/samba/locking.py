@@ -253,8 +253,7 @@ def _decoder(release: str | None) -> _Decoder | None:
         return None
 
 
-def read_entries(server: Server, warnings: list[str],
-                 ) -> dict[tuple[int, int, int], Counter[str]] | None:
+def read_entries(server: Server) -> dict[tuple[int, int, int], Counter[str]] | None:
     """The live share mode entries of ``server``'s ``locking.tdb``, counted by (smbd pid,
     unique id, uid) and servicepath; None when it cannot be read (nothing is reported:
     the old rules stay)."""
@@ -361,13 +360,13 @@ def _nested(a: str, b: str) -> bool:
     return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")
 
 
-def split_opens(server: Server, groups: Iterable[tuple[tuple, list[SessionGlobal], int]],
+def split_opens(server: Server, groups: Iterable[tuple[list[SessionGlobal], int]],
                 shares: dict[int, list[str]], sessions: list[SessionGlobal],
-                warnings: list[str]) -> dict[int, int]:
+                ) -> dict[int, int]:
     """Exact NumOpens of sessions of groups that the open records cannot split.
 
-    ``groups``: (owner, the group's sessions with tree connects, the group's open
-    count), for groups of two or more sessions with tree connects and at least one open;
+    ``groups``: (the group's sessions with tree connects, the group's open count), for
+    groups of two or more sessions with tree connects and at least one open;
     ``shares`` the share names of each session's tree connects; ``sessions`` every live
     session. Returns ``{session global id: count}`` for the sessions whose count is
     certain (see the module's notes); ``locking.tdb`` is read only when some group may
@@ -376,29 +375,29 @@ def split_opens(server: Server, groups: Iterable[tuple[tuple, list[SessionGlobal
     if server.config.clustering:
         return {}
     todo = []
-    for owner, members, count in groups:
+    for members, count in groups:
         names = [{s.lower() for s in shares.get(g.session_global_id, ())} for g in members]
         used = Counter(n for ns in names for n in ns)
         # A session can get a count only if one of its shares is its own in the group.
         if any(used[n] == 1 for ns in names for n in ns):
-            todo.append((owner, members, count))
+            todo.append((members, count))
     if not todo:
         return {}
     where = _Shares(server)
     if not where.usable:
         return {}
     candidates = []
-    for owner, members, count in todo:
+    for members, count in todo:
         dirs = {g.session_global_id: [where.of(s) for s in shares[g.session_global_id]]
                 for g in members}
         uids = {g.uid for g in members}
-        if any(d is None for ds in dirs.values() for d in ds) or len(uids) != 1 \
-                or None in uids:
+        uid = uids.pop() if len(uids) == 1 else None
+        if uid is None or any(d is None for ds in dirs.values() for d in ds):
             continue
-        candidates.append((owner, members, count, dirs, uids.pop()))
+        candidates.append((members, count, dirs, uid))
     if not candidates:
         return {}
-    entries = read_entries(server, warnings)
+    entries = read_entries(server)
     if entries is None:
         return {}
     sids_of_uid: dict[tuple[int, int], set] = defaultdict(set)
@@ -406,7 +405,7 @@ def split_opens(server: Server, groups: Iterable[tuple[tuple, list[SessionGlobal
         sids_of_uid[(g.channels[0].server_id.pid, g.uid or -1)].add(g.user_sid_raw)
     identities: dict[tuple[int, str], tuple[int, int] | None] = {}
     out: dict[int, int] = {}
-    for owner, members, count, dirs, uid in candidates:
+    for members, count, dirs, uid in candidates:
         sid = members[0].channels[0].server_id
         if len(sids_of_uid[(sid.pid, uid)]) != 1:
             continue  # another SID with this uid in the same smbd: its entries mix in

@@ -252,7 +252,7 @@ def _read(server: Server, layout: Layout, now: float) -> SourceResult:
     shares = _shares(store, layout, warnings)
     opens = _NumOpens(_decode_all(store, OPEN_DB, decode_open, layout, "open", warnings),
                       store, sessions, shares)
-    opens.split_by_share(server, sessions, warnings)
+    opens.split_by_share(server, sessions)
     nodes = getattr(store, "nodes", None) if server.config.clustering else None
     sessions, idle = _tcp_facts(server, sessions, nodes, warnings)
     out = _records(server.config, sessions, shares, opens, idle, nodes, now)
@@ -402,8 +402,7 @@ class _NumOpens:
                                   if g.session_global_id in shares)
         self.split: dict[int, int] = {}
 
-    def split_by_share(self, server: Server, sessions: list[SessionGlobal],
-                       warnings: list[str]) -> None:
+    def split_by_share(self, server: Server, sessions: list[SessionGlobal]) -> None:
         """Where several sessions of a group have tree connects, split the group's opens
         by the share of each open file, from locking.tdb (:mod:`.locking`), which is
         read only when such a group holds opens."""
@@ -420,8 +419,8 @@ class _NumOpens:
                 owner = self._owner(g, g.channels[0])
                 if owner in wanted:
                     members[owner].append(g)
-        self.split = split_opens(server, [(o, members[o], self.by_owner[o]) for o in wanted],
-                                 self.shares, sessions, warnings)
+        self.split = split_opens(server, [(members[o], self.by_owner[o]) for o in wanted],
+                                 self.shares, sessions)
 
     @staticmethod
     def _owner(g: SessionGlobal, ch: Channel) -> tuple[int, int, bytes | None]:
