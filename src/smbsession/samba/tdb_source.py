@@ -17,10 +17,15 @@ Where each property comes from:
   sessions with the same (smbd, user SID); when a group has several sessions, the count
   is still exact where it can be known: a group with no opens gives 0 to each session; a
   session without a tree connect holds no open (0); when only one session of the group
-  has tree connects, it holds all the group's opens. Otherwise None, never guessed.
-  (locking.tdb does not help split further: its entries name the share's path, smbd, uid
-  and open time, but not the smbXsrv open: ``share_file_id`` is a per-process counter,
-  ``fsp_set_gen_id`` in source3/smbd/files.c.)
+  has tree connects, it holds all the group's opens; when the group's sessions have tree
+  connects on shares with distinct directories, ``locking.tdb`` splits the opens by share
+  (its share mode entries name each open's share path, smbd and uid; read only when a
+  group needs it: :mod:`smbsession.samba.locking`), and a session alone on its shares
+  gets their count. Otherwise None, never guessed (two sessions on one share path, counts
+  that do not add up, a ``force user`` share, a cluster, ``locking.tdb`` unreadable).
+  (locking.tdb cannot split opens within one share: its entries do not name the smbXsrv
+  open: ``share_file_id`` is a per-process counter, ``fsp_set_gen_id`` in
+  source3/smbd/files.c.)
 - SecondsExists: now minus ``creation_time``.
 - SecondsIdle: the kernel's time since the client last sent data on the session's TCP
   connection (``tcpi_last_data_recv``); sessions sharing a connection share it.
@@ -411,16 +416,28 @@ class _NumOpens:
         wanted = {o for o, n in self.with_tcons.items() if n > 1 and self.by_owner.get(o)}
         if not wanted:
             return
-        from .locking import split_opens
-
+        shares = self.shares
+        values = iter(shares.values())
+        one = next(values, None)
+        if all(v == one for v in values):
+            return  # every session's tree connects are on the same shares
         members: dict[tuple, list[SessionGlobal]] = defaultdict(list)
+        first: dict[tuple, list[str]] = {}
+        mixed = set()  # the groups whose sessions are not all on the same shares
         for g in sessions:
-            if g.session_global_id in self.shares:
-                owner = self._owner(g, g.channels[0])
+            names = shares.get(g.session_global_id)
+            if names is not None:
+                sid = g.channels[0].server_id
+                owner = (sid.vnn, sid.pid, g.user_sid_raw)
                 if owner in wanted:
                     members[owner].append(g)
-        self.split = split_opens(server, [(members[o], self.by_owner[o]) for o in wanted],
-                                 self.shares, sessions)
+                    if first.setdefault(owner, names) != names:
+                        mixed.add(owner)
+        if mixed:
+            from .locking import split_opens
+
+            self.split = split_opens(server, [(members[o], self.by_owner[o]) for o in mixed],
+                                     shares, sessions)
 
     @staticmethod
     def _owner(g: SessionGlobal, ch: Channel) -> tuple[int, int, bytes | None]:
