@@ -294,6 +294,42 @@ def test_num_opens_split_by_share(rlab: Lab, shares: list[str], files: list[int]
     assert counts == (files if series(rlab) >= (4, 23) else before_4_23)
 
 
+def test_locking_tdb_agrees_with_smbstatus(rlab: Lab) -> None:
+    """The share mode entries as samba/locking.py reads them from locking.tdb (before 4.23)
+    against that release's own ``smbstatus -L``: the same (smbd, uid, share path) of
+    every open, on two shares. From 4.23 opens name their session: no format is declared
+    and locking.tdb is never read."""
+    from collections import Counter
+
+    from smbsession.samba import locking
+    from smbsession.samba.server import resolve, samba_command
+
+    server = resolve(str(rlab.conf_path))
+    if series(rlab) >= (4, 23):
+        assert locking._decoder(server.release) is None
+        return
+    with _same_user_sessions(rlab, "labalice", [True, True], [2, 1],
+                             [SHARE, SHARE2]) as sessions:
+        pid = listing(rlab)[sessions[0].session_id]["SmbdPid"]
+        entries = locking.read_entries(server)
+        status = subprocess.run([*samba_command(server.config, "smbstatus"), "-L"],
+                                capture_output=True, text=True, check=True).stdout
+    assert entries is not None
+    mine = Counter({(p, uid, path): n for (p, _unique, uid), paths in entries.items()
+                    for path, n in paths.items() if p == pid})
+    theirs: Counter[tuple[int, int, str]] = Counter()
+    for line in status.splitlines():
+        cols = line.split()
+        if len(cols) > 6 and cols[0] == str(pid):
+            theirs[(pid, int(cols[1]), cols[6])] += 1
+    uid = int(subprocess.run([*(["chroot", str(rlab.chroot)] if rlab.chroot else []),
+                              "id", "-u", "labalice"], capture_output=True, text=True,
+                             check=True).stdout)
+    share = str(Path("/") / rlab.share_path.relative_to(rlab.chroot)) if rlab.chroot \
+        else str(rlab.share_path)
+    assert mine == theirs == Counter({(pid, uid, share): 2, (pid, uid, share + "2"): 1})
+
+
 def _claim_release(lab: Lab, release: str, cache: Path) -> dict[str, str]:
     """An XDG cache in which the lab's smbd binary answers ``release`` to --version (the
     per-binary cache smbsession keeps, see samba/version.py): how a release newer than every
