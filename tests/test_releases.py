@@ -236,8 +236,9 @@ def test_close_one_of_two_on_one_connection(rlab: Lab) -> None:
 @contextlib.contextmanager
 def _same_user_sessions(lab: Lab, user: str, trees: list[bool], files: list[int],
                         shares: list[str] | None = None):
-    """Sessions of one user on one connection; session i tree-connects (to shares[i],
-    default the lab's first share) when trees[i] and keeps files[i] files open."""
+    """Sessions of one user on one connection; session i tree-connects (to the shares
+    named in shares[i], joined by "+", default the lab's first share) when trees[i] and
+    keeps files[i] files open on the first of them."""
     from smbprotocol.connection import Connection
     from smbprotocol.session import Session
     from smbprotocol.tree import TreeConnect
@@ -253,9 +254,9 @@ def _same_user_sessions(lab: Lab, user: str, trees: list[bool], files: list[int]
             session.connect()
             sessions.append(session)
             if tree_wanted:
-                share = shares[i] if shares else SHARE
-                tree = TreeConnect(session, rf"\\127.0.0.1\{share}")
-                tree.connect()
+                for share in reversed((shares[i] if shares else SHARE).split("+")):
+                    tree = TreeConnect(session, rf"\\127.0.0.1\{share}")
+                    tree.connect()
                 handles += [open_file(tree, f"group-{i}-{n}.txt") for n in range(count)]
         yield sessions
     finally:
@@ -280,6 +281,7 @@ def test_num_opens_of_one_user_with_several_sessions(rlab: Lab, trees: list[bool
     ([SHARE, SHARE2], [2, 1], [2, 1]),  # shares on distinct paths: split by locking.tdb
     ([SHARE, SHARE2, SHARE2], [1, 0, 2], [1, None, None]),  # alone on its share: exact
     ([SHARE, SHARE], [2, 1], [None, None]),  # one share: cannot be split, never guessed
+    ([f"{SHARE}+IPC$", f"{SHARE2}+IPC$"], [1, 2], [1, 2]),  # IPC$ holds no files
 ])
 def test_num_opens_split_by_share(rlab: Lab, shares: list[str], files: list[int],
                                   before_4_23: list) -> None:
@@ -290,7 +292,8 @@ def test_num_opens_split_by_share(rlab: Lab, shares: list[str], files: list[int]
                              shares) as sessions:
         rows = listing(rlab)
         counts = [rows[s.session_id]["NumOpens"] for s in sessions]
-        assert [rows[s.session_id]["Shares"] for s in sessions] == [[x] for x in shares]
+        assert [set(rows[s.session_id]["Shares"]) for s in sessions] == \
+            [set(x.split("+")) for x in shares]
     assert counts == (files if series(rlab) >= (4, 23) else before_4_23)
 
 

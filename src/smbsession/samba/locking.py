@@ -345,6 +345,9 @@ class _Shares:
         name = share.lower()
         if name not in self.known:
             self.known[name] = None
+            if name == "ipc$":  # named pipes: no directory, no share mode entries
+                self.known[name] = ((-1, -1), "")
+                return self.known[name]
             path = self.sections.get(name, {}).get("path", "") if name != "global" else ""
             if path.startswith("/") and "%" not in path:
                 seen = (self.root or "") + path
@@ -420,7 +423,7 @@ def split_opens(server: Server, groups: Iterable[tuple[list[SessionGlobal], int]
             by_dir[ident] += n
         else:
             mine = {gid: {d[0] for d in ds if d} for gid, ds in dirs.items()}
-            real = {gid: [d[1] for d in ds if d] for gid, ds in dirs.items()}
+            real = {gid: [d[1] for d in ds if d and d[1]] for gid, ds in dirs.items()}
             if not set(by_dir) <= set().union(*mine.values()):
                 continue  # an open on a path none of the group's shares has
             for gid in mine:
