@@ -254,7 +254,7 @@ def _decoder(release: str | None) -> _Decoder | None:
 
 
 def read_entries(server: Server) -> dict[tuple[int, int, int], Counter[str]] | None:
-    """The live share mode entries of ``server``'s ``locking.tdb``, counted by (smbd pid,
+    """The share mode entries of ``server``'s ``locking.tdb``, counted by (smbd pid,
     unique id, uid) and servicepath; None when it cannot be read (nothing is reported:
     the old rules stay)."""
     from .store import LocalStore
@@ -369,7 +369,8 @@ def split_opens(server: Server, groups: Iterable[tuple[list[SessionGlobal], int]
     """Exact NumOpens of sessions of groups that the open records cannot split.
 
     ``groups``: (the group's sessions with tree connects, the group's open count), for
-    groups of two or more sessions with tree connects and at least one open;
+    groups of two or more sessions with tree connects, at least one open, and a session
+    alone in the group on one of its shares (the caller's cheap test, by share name);
     ``shares`` the share names of each session's tree connects; ``sessions`` every live
     session. Returns ``{session global id: count}`` for the sessions whose count is
     certain (see the module's notes); ``locking.tdb`` is read only when some group may
@@ -377,13 +378,7 @@ def split_opens(server: Server, groups: Iterable[tuple[list[SessionGlobal], int]
     """
     if server.config.clustering:
         return {}
-    todo = []
-    for members, count in groups:
-        names = [{s.lower() for s in shares.get(g.session_global_id, ())} for g in members]
-        used = Counter(n for ns in names for n in ns)
-        # A session can get a count only if one of its shares is its own in the group.
-        if any(used[n] == 1 for ns in names for n in ns):
-            todo.append((members, count))
+    todo = list(groups)
     if not todo:
         return {}
     where = _Shares(server)

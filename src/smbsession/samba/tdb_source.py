@@ -421,22 +421,27 @@ class _NumOpens:
         one = next(values, None)
         if all(v == one for v in values):
             return  # every session's tree connects are on the same shares
-        members: dict[tuple, list[SessionGlobal]] = defaultdict(list)
-        first: dict[tuple, list[str]] = {}
-        mixed = set()  # the groups whose sessions are not all on the same shares
+        members: dict[tuple, list[SessionGlobal]] = {o: [] for o in wanted}
+        used: dict[tuple, dict[str, int]] = {o: {} for o in wanted}  # tcons per share
+        of = shares.get
         for g in sessions:
-            names = shares.get(g.session_global_id)
+            names = of(g.session_global_id)
             if names is not None:
                 sid = g.channels[0].server_id
                 owner = (sid.vnn, sid.pid, g.user_sid_raw)
-                if owner in wanted:
-                    members[owner].append(g)
-                    if first.setdefault(owner, names) != names:
-                        mixed.add(owner)
-        if mixed:
+                group = members.get(owner)
+                if group is not None:
+                    group.append(g)
+                    count = used[owner]
+                    for name in names:
+                        count[name] = count.get(name, 0) + 1
+        # A session can get a count only if one of its shares is its own in the group (a
+        # tree connect's share name is smb.conf's section name: one spelling).
+        alone = [o for o in wanted if 1 in used[o].values()]
+        if alone:
             from .locking import split_opens
 
-            self.split = split_opens(server, [(members[o], self.by_owner[o]) for o in mixed],
+            self.split = split_opens(server, [(members[o], self.by_owner[o]) for o in alone],
                                      shares, sessions)
 
     @staticmethod
