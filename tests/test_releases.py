@@ -29,7 +29,7 @@ from conftest import (
     smbprotocol_sessions,
     wait_for,
 )
-from smbsession.lab import NETBIOS_NAME, SHARE, SHARE2, Lab
+from smbsession.lab import NETBIOS_NAME, SHARE, SHARE2, SHARE_ALIAS, Lab
 from smbsession.samba import layouts
 
 SUITES = ["host", *RELEASE_SUITES]
@@ -281,6 +281,7 @@ def test_num_opens_of_one_user_with_several_sessions(rlab: Lab, trees: list[bool
     ([SHARE, SHARE2], [2, 1], [2, 1]),  # shares on distinct paths: split by locking.tdb
     ([SHARE, SHARE2, SHARE2], [1, 0, 2], [1, None, None]),  # alone on its share: exact
     ([SHARE, SHARE], [2, 1], [None, None]),  # one share: cannot be split, never guessed
+    ([SHARE, SHARE_ALIAS], [2, 1], [None, None]),  # two names of one directory: neither
     ([f"{SHARE}+IPC$", f"{SHARE2}+IPC$"], [1, 2], [1, 2]),  # IPC$ holds no files
 ])
 def test_num_opens_split_by_share(rlab: Lab, shares: list[str], files: list[int],

@@ -33,8 +33,10 @@ LAB_USERS: tuple[str, ...] = ("labalice", "labbob", "labcarol")
 NETBIOS_NAME = "LABSRV"
 WORKGROUP = "LAB"
 SHARE = "share"
-#: A second share, on a directory of its own (NumOpens split by share, before 4.23).
+#: A second share, on a directory of its own (NumOpens split by share, before 4.23), and
+#: another name for the first share's directory.
 SHARE2 = "share2"
+SHARE_ALIAS = "sharealias"
 
 _SUBDIRS = ("lock", "state", "cache", "pid", "private", "ncalrpc", "log", "share", "share2")
 _START_TIMEOUT = 30.0
@@ -293,6 +295,11 @@ class Lab:
 
 [{SHARE2}]
   path = {d}/share2
+  read only = no
+  guest ok = no
+
+[{SHARE_ALIAS}]
+  path = {d}/share
   read only = no
   guest ok = no
 """

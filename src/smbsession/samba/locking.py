@@ -417,14 +417,15 @@ def split_opens(server: Server, groups: Iterable[tuple[list[SessionGlobal], int]
                 break
             by_dir[ident] += n
         else:
-            mine = {gid: {d[0] for d in ds if d} for gid, ds in dirs.items()}
+            mine = {gid: {d[0] for d in ds if d and d[1]} for gid, ds in dirs.items()}
             real = {gid: [d[1] for d in ds if d and d[1]] for gid, ds in dirs.items()}
             if not set(by_dir) <= set().union(*mine.values()):
                 continue  # an open on a path none of the group's shares has
             for gid in mine:
                 others = [p for o in real if o != gid for p in real[o]]
-                if any(_nested(p, q) for p in real[gid] for q in others):
-                    continue  # shares on one path, or nested: cannot be told apart
+                if any(_nested(p, q) for p in real[gid] for q in others) or any(
+                        mine[gid] & mine[o] for o in mine if o != gid):
+                    continue  # one directory (bind mounts too), or nested: not told apart
                 out[gid] = sum(by_dir[d] for d in mine[gid])
     return out
 
