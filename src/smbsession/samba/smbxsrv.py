@@ -456,18 +456,26 @@ def _check_header(version: int, level: int, referent: int, layout: Layout) -> No
 
 
 def _channel(d: bytes, p: int, layout: Layout) -> tuple[Channel, int]:
-    p = align8(p)
+    p = (p + 7) & ~7
     pid, task, vnn, unique, channel_id, creation = _CHANNEL_HEAD.unpack_from(d, p)
     p += 40
-    texts = []
-    for _ in range(3):  # local_address, remote_address, remote_name
-        p = (p + 3) & ~3
-        size, offset, length = _STR_HDR(d, p)
-        if offset or length > size or not length:
-            raise NdrError(f"string at offset {p}: offset {offset}, length {length} of {size}")
-        texts.append(d[p + 12 : p + 11 + length].decode())
-        p += 12 + length
+    # local_address, remote_address, remote_name: three strings, each 4-aligned
     p = (p + 3) & ~3
+    size, offset, length = _STR_HDR(d, p)
+    if offset or length > size or not length:
+        raise NdrError(f"string at offset {p}: offset {offset}, length {length} of {size}")
+    local = d[p + 12 : p + 11 + length].decode()
+    p = (p + 15 + length) & ~3
+    size, offset, length = _STR_HDR(d, p)
+    if offset or length > size or not length:
+        raise NdrError(f"string at offset {p}: offset {offset}, length {length} of {size}")
+    remote = d[p + 12 : p + 11 + length].decode()
+    p = (p + 15 + length) & ~3
+    size, offset, length = _STR_HDR(d, p)
+    if offset or length > size or not length:
+        raise NdrError(f"string at offset {p}: offset {offset}, length {length} of {size}")
+    name = d[p + 12 : p + 11 + length].decode()
+    p = (p + 15 + length) & ~3
     p = ((p + 4 + U32(d, p)[0]) + 3) & ~3  # signing_key_blob
     if layout.crypto_algos:
         _, _, _, algo, cipher = _CHANNEL_TAIL.unpack_from(d, p)
@@ -480,17 +488,20 @@ def _channel(d: bytes, p: int, layout: Layout) -> tuple[Channel, int]:
     if layout.channel_transport_type:
         transport = d[p]
         p += 1
-    return Channel(
-        ServerId(pid, task, vnn, unique),
-        channel_id,
-        creation,
-        texts[0],
-        texts[1],
-        texts[2],
-        algo,
-        cipher,
-        transport,
-    ), p
+    key = (pid, task, vnn, unique)
+    server = _SERVER_IDS.get(key)
+    if server is None:
+        if len(_SERVER_IDS) >= _SERVER_IDS_MAX:
+            _SERVER_IDS.clear()
+        server = _SERVER_IDS[key] = ServerId(pid, task, vnn, unique)
+    return Channel(server, channel_id, creation, local, remote, name, algo, cipher,
+                   transport), p
+
+
+# The sessions of one smbd share its server id: one object for all of them. (ServerId is
+# not changed once made.)
+_SERVER_IDS: dict[tuple[int, int, int, int], ServerId] = {}
+_SERVER_IDS_MAX = 4096
 
 
 def _security_token(d: bytes, p: int, layout: Layout) -> tuple[bytes | None, int]:
