@@ -41,8 +41,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections import Counter, defaultdict
-from collections.abc import Iterable
 
 from ..errors import NamespaceError, SourceError
 from ..model import DIALECT_NAMES, SmbSession, SourceResult, dialect_name
@@ -64,6 +62,7 @@ from .tdb import TdbFormatError
 
 TYPE_CHECKING = False  # typing costs a listing start-up time
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import Any
 
     from .smbxsrv import Channel, OpenGlobal
@@ -267,10 +266,10 @@ def _read(server: Server, layout: Layout, now: float) -> SourceResult:
 
 def _shares(store: Store, layout: Layout, warnings: list[str]) -> dict[int, list[str]]:
     """The share names of each session's live tree connects, by session global id."""
-    shares: dict[int, list[str]] = defaultdict(list)
+    shares: dict[int, list[str]] = {}
     for t in _decode_all(store, TCON_DB, decode_tcon, layout, "tree connect", warnings):
         if store.alive(t.server_id):
-            names = shares[t.session_global_id]
+            names = shares.setdefault(t.session_global_id, [])
             if t.share_name not in names:
                 names.append(t.share_name)
     return shares
@@ -369,6 +368,10 @@ def _records(config: SambaConfig, sessions: list[SessionGlobal],
     return out
 
 
+#: A group of sessions whose opens are counted together: (node, smbd pid, user SID).
+Owner = tuple[int, int, "bytes | None"]
+
+
 def _group_share(sessions: int, sessions_with_tcons: int, opens: int,
                  has_tcons: bool) -> int | None:
     """NumOpens of one session of a group of ``sessions`` sessions of one user in one smbd
@@ -383,6 +386,15 @@ def _group_share(sessions: int, sessions_with_tcons: int, opens: int,
     return None
 
 
+def _counts(keys: Iterable[Owner]) -> dict[Owner, int]:
+    """How many times each key occurs (collections.Counter, whose import costs a small
+    listing more than the counting)."""
+    counts: dict[Owner, int] = {}
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
 class _NumOpens:
     """NumOpens of each session, from the live open records. From Samba 4.23 an open
     names its session; before, only its smbd and owner, so opens are counted per (node,
@@ -390,8 +402,8 @@ class _NumOpens:
 
     def __init__(self, opens: Iterable[OpenGlobal], store: Store,
                  sessions: list[SessionGlobal], shares: dict[int, list[str]]) -> None:
-        self.by_session: Counter[int] = Counter()
-        self.by_owner: Counter[tuple[int, int, bytes | None]] = Counter()
+        self.by_session: dict[int, int] = {}
+        self.by_owner: dict[tuple[int, int, bytes | None], int] = {}
         self.by_session_known = False
         for o in opens:
             if not store.alive(o.server_id):
@@ -399,11 +411,12 @@ class _NumOpens:
             session = getattr(o, "session_global_id", None)
             if session is not None:
                 self.by_session_known = True
-                self.by_session[session] += 1
-            self.by_owner[(o.server_id.vnn, o.server_id.pid, o.open_owner_raw)] += 1
+                self.by_session[session] = self.by_session.get(session, 0) + 1
+            owner = (o.server_id.vnn, o.server_id.pid, o.open_owner_raw)
+            self.by_owner[owner] = self.by_owner.get(owner, 0) + 1
         self.shares = shares
-        self.owners = Counter(self._owner(g, g.channels[0]) for g in sessions)
-        self.with_tcons = Counter(self._owner(g, g.channels[0]) for g in sessions
+        self.owners = _counts(self._owner(g, g.channels[0]) for g in sessions)
+        self.with_tcons = _counts(self._owner(g, g.channels[0]) for g in sessions
                                   if g.session_global_id in shares)
         self.split: dict[int, int] = {}
 
@@ -455,6 +468,6 @@ class _NumOpens:
         if self.by_session_known:
             return 0
         owner = self._owner(g, ch)
-        count = _group_share(self.owners[owner], self.with_tcons[owner],
+        count = _group_share(self.owners.get(owner, 0), self.with_tcons.get(owner, 0),
                              self.by_owner.get(owner, 0), g.session_global_id in self.shares)
         return self.split.get(g.session_global_id) if count is None else count
