@@ -61,15 +61,16 @@ def main() -> int:
     base = Path(tempfile.mkdtemp(prefix="smbsession-bench-cluster-", dir="/tmp"))
     base.chmod(0o755)
     lab = ClusterLab(base, 2)
-    holders = Holders(SHARE, [(u, p) for u, p in lab.users().items() if u.startswith("lab")],
-                      netns=lab.hub)
+    holders: Holders | None = None
     try:
         t0 = time.perf_counter()
         lab.start()
         print(f"2-node cluster up in {time.perf_counter() - t0:.1f} s", flush=True)
+        users = [(u, p) for u, p in lab.users().items() if u.startswith("lab")]
+        holders = Holders(SHARE, users, netns=lab.hub)
         half = [args.sessions // 2, args.sessions - args.sessions // 2]
-        took = sum(holders.add(lab.address_of(node), 445, [count])
-                   for node, count in enumerate(half))
+        took = holders.add([(lab.address_of(node), 445, count)
+                            for node, count in enumerate(half)])
         print(f"sessions opened in {took:.0f} s", flush=True)
         conf = str(lab.conf_path(0))
         commands = {"Get-SmbSession (node 0, whole cluster)": [*get, "-SmbConf", conf,
@@ -103,7 +104,8 @@ def main() -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text)
     finally:
-        holders.close()
+        if holders is not None:
+            holders.close()
         lab.stop()
         shutil.rmtree(base, ignore_errors=True)
     return 0

@@ -36,18 +36,18 @@ def _hold(host: str, port: int, share: str, users: list[tuple[str, str]], count:
           start: int, per_connection: int, netns: str | None, ready: mp.Queue,
           stop: mp.Event) -> None:
     """Worker: open ``count`` sessions to ``host``, report, hold them until ``stop``."""
-    if netns:
-        _enter_netns(netns)
-    from smbprotocol.connection import Connection
-    from smbprotocol.session import Session
-    from smbprotocol.tree import TreeConnect
-
-    from smbsession.lab.clients import open_file
-
     keep: list[object] = []
     conn = None
     opened = 0
     try:
+        if netns:
+            _enter_netns(netns)
+        from smbprotocol.connection import Connection
+        from smbprotocol.session import Session
+        from smbprotocol.tree import TreeConnect
+
+        from smbsession.lab.clients import open_file
+
         for i in range(count):
             if i % per_connection == 0:
                 conn = Connection(uuid.uuid4(), host, port)
@@ -88,13 +88,14 @@ class Holders:
         self._ready: mp.Queue = mp.Queue()
         self._workers: list[mp.Process] = []
 
-    def add(self, host: str, port: int, counts: list[int]) -> float:
-        """Open ``sum(counts)`` more sessions to ``host``, one worker per count, and wait
-        until they are all open; return the seconds it took. A worker that stops early
-        is reported on stdout (the benchmark then measures the sessions there are)."""
+    def add(self, targets: list[tuple[str, int, int]]) -> float:
+        """Open more sessions, one worker per ``(host, port, count)`` of ``targets``, all
+        at once, and wait until they are all open; return the seconds it took. A worker
+        that stops early is reported on stdout (the benchmark then measures the sessions
+        there are)."""
         started = time.perf_counter()
         waiting = 0
-        for count in counts:
+        for host, port, count in targets:
             if count <= 0:
                 continue
             worker = mp.Process(target=_hold, args=(
@@ -111,10 +112,10 @@ class Holders:
         return time.perf_counter() - started
 
     def grow(self, host: str, port: int, total: int, workers: int = 2) -> float:
-        """Open sessions until ``total`` are held, spread over ``workers`` new workers."""
+        """Open sessions to ``host`` until ``total`` are held, over ``workers`` workers."""
         need = total - self.held
-        return self.add(host, port, [need // workers + (1 if i < need % workers else 0)
-                                     for i in range(workers)])
+        return self.add([(host, port, need // workers + (1 if i < need % workers else 0))
+                         for i in range(workers)])
 
     def close(self) -> None:
         """End every worker (their sessions with them)."""
