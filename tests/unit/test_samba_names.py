@@ -49,3 +49,14 @@ def test_config_reads_globals_like_samba(tmp_path: Path) -> None:
     assert cfg.workgroup == "INCLUDED" and cfg.smb_ports == (4455,)
     assert user_name("alice", cfg) == "FILESERVER1\\alice"
     assert user_name("CORP\\bob", cfg) == "CORP\\bob"
+
+
+def test_config_entries_are_the_lines_that_matter() -> None:
+    from smbsession.samba.config import SECTION, entries
+
+    text = ("# comment\n; other\n\n[Global]\n  Lock Dir = /x/lock\n  netbios name = \\\n"
+            "    fileserver1\n  no equals sign here\n[ share2 ]\n  path = /srv/two  \n"
+            "[broken\n  path=/b\n")
+    assert list(entries(text)) == [
+        (SECTION, "global"), ("lockdirectory", "/x/lock"), ("netbiosname", "fileserver1"),
+        (SECTION, "share2"), ("path", "/srv/two"), (SECTION, "broken"), ("path", "/b")]

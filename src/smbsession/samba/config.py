@@ -13,6 +13,10 @@ import os
 
 from ..errors import AccessDenied, ConfigNotFound
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 #: Where Debian's and most distributions' Samba looks when nothing else is said.
 FALLBACK_CONFIGFILE = "/etc/samba/smb.conf"
 
@@ -135,6 +139,31 @@ def proc_root(path: str) -> str | None:
     return None
 
 
+#: What :func:`entries` gives as the name of a section header (no parameter is so named).
+SECTION = "["
+
+
+def entries(text: str) -> Iterator[tuple[str, str]]:
+    """The lines of smb.conf text that matter, in order: ``(SECTION, name)`` for a section
+    header (the name lower-cased), ``(name, value)`` for a parameter (the name as
+    :func:`_norm` makes it, the value stripped). Continued lines (a trailing backslash)
+    are joined; comments, blank lines and lines without ``=`` are skipped."""
+    pending = ""
+    for raw in text.splitlines():
+        line = pending + raw.strip()
+        pending = ""
+        if line.endswith("\\"):
+            pending = line[:-1] + " "
+            continue
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("["):
+            yield SECTION, line[1 : line.find("]") if "]" in line else None].strip().lower()
+        elif "=" in line:
+            name, value = line.split("=", 1)
+            yield _norm(name), value.strip()
+
+
 def parse_globals(path: str | os.PathLike[str], _depth: int = 0,
                   root: str | None = None) -> dict[str, str]:
     """Return the ``[global]`` settings of an smb.conf as ``{normalised name: value}``.
@@ -158,22 +187,12 @@ def parse_globals(path: str | os.PathLike[str], _depth: int = 0,
         ) from None
     values: dict[str, str] = {}
     section = "global"
-    pending = ""
-    for raw in text.splitlines():
-        line = pending + raw.strip()
-        pending = ""
-        if line.endswith("\\"):
-            pending = line[:-1] + " "
+    for key, value in entries(text):
+        if key == SECTION:
+            section = value
             continue
-        if not line or line[0] in "#;":
+        if section != "global":
             continue
-        if line.startswith("["):
-            section = line[1 : line.find("]") if "]" in line else None].strip().lower()
-            continue
-        if section != "global" or "=" not in line:
-            continue
-        name, value = line.split("=", 1)
-        key, value = _norm(name), value.strip()
         if key == "include" and _depth < _MAX_INCLUDE_DEPTH:
             target = value.replace("%m", "").strip()
             if target and root and target.startswith("/"):

@@ -287,29 +287,17 @@ def _section_paths(path: str, root: str | None, depth: int = 0,
                    section: list[str] | None = None) -> dict[str, dict[str, str]]:
     """``{share name (lower case): {"path": ..., "forceuser": ...}}`` of an smb.conf,
     following ``include =`` as Samba does (in any section)."""
-    from .config import _norm
+    from .config import SECTION, entries
 
     out = {} if out is None else out
     section = ["global"] if section is None else section
     with open(path, encoding="utf-8", errors="replace") as fh:
-        lines = fh.read().splitlines()
-    pending = ""
-    for raw in lines:
-        line = pending + raw.strip()
-        pending = ""
-        if line.endswith("\\"):
-            pending = line[:-1] + " "
+        text = fh.read()
+    for key, value in entries(text):
+        if key == SECTION:
+            section[0] = value
+            out.setdefault(value, {})
             continue
-        if not line or line[0] in "#;":
-            continue
-        if line.startswith("["):
-            section[0] = line[1:line.find("]") if "]" in line else None].strip().lower()
-            out.setdefault(section[0], {})
-            continue
-        if "=" not in line:
-            continue
-        name, value = line.split("=", 1)
-        key, value = _norm(name), value.strip()
         if key == "include" and depth < 10:
             target = value.strip()
             if "%" in target:
