@@ -160,7 +160,9 @@ def test_sources_agree(any_lab: Lab) -> None:
     files = {"labalice": ["agree.txt"]}
     with smbprotocol_sessions(any_lab, ["labalice", "labbob"], files=files), \
             smbclient_session(any_lab, "labcarol", protocol="SMB2_10"):
-        wait_for(lambda: len(listing(any_lab)) >= 3)
+        # (every session set up: smbclient's tree connect comes after its setup ends)
+        wait_for(lambda: len(rows := listing(any_lab)) >= 3
+                 and all(r["Shares"] for r in rows.values()))
         direct = listing(any_lab, source="tdb")
         status = listing(any_lab, source="smbstatus")
     assert set(direct) == set(status) and len(direct) >= 3
