@@ -647,5 +647,7 @@ def _name_this_host(hosts: Path) -> None:
     if any(name in line.split()[1:] for line in text.splitlines()
            if line.strip() and not line.lstrip().startswith("#")):
         return
-    hosts.write_text(text + ("" if text.endswith("\n") or not text else "\n") +
-                     f"127.0.1.1\t{name}\n")
+    # (a read-only chroot: smbd's lookups then go to DNS, slower but right)
+    with contextlib.suppress(OSError):
+        hosts.write_text(text + ("" if text.endswith("\n") or not text else "\n") +
+                         f"127.0.1.1\t{name}\n")
