@@ -656,17 +656,16 @@ def tcp_connections(
     try:
         with _GcPaused():
             if wanted is not None and len(wanted) <= _MAX_LOOKUPS:
-                try:
-                    if wanted <= _lookup(sock, sorted(wanted), mask, buffer, deadline, keyed):
-                        return keyed
-                except (SockDiagError, TimeoutError):
-                    raise
-                except OSError as exc:
-                    raise _error(exc.errno, f"sock_diag lookup failed: {exc}") from None
+                if wanted <= _lookup(sock, sorted(wanted), mask, buffer, deadline, keyed):
+                    return keyed
                 keyed = {}
-            _dump_families(sock, mask, ports, buffer, deadline, keyed, timeout)
+            _dump_families(sock, mask, ports, buffer, deadline, keyed)
     except TimeoutError:
         raise SockDiagError(f"no complete sock_diag reply within {timeout} s") from None
+    except SockDiagError:
+        raise
+    except OSError as exc:
+        raise _error(exc.errno, f"sock_diag request failed: {exc}") from None
     except (struct.error, IndexError) as exc:  # pragma: no cover
         raise SockDiagError(f"malformed sock_diag reply: {exc}") from None
     finally:
@@ -680,8 +679,7 @@ def tcp_connections(
 
 
 def _dump_families(sock: _Socket, mask: int, ports: list[int] | None, buffer: bytearray,
-                   deadline: float, keyed: dict[ConnectionKey, TcpConnection],
-                   timeout: float) -> None:
+                   deadline: float, keyed: dict[ConnectionKey, TcpConnection]) -> None:
     """One dump per address family into ``keyed``."""
     # A long list would exceed the attribute's 16-bit length: the caller filters those.
     kernel_ports = ports if ports is None or len(ports) <= _MAX_FILTER_PORTS else None
@@ -694,9 +692,3 @@ def _dump_families(sock: _Socket, mask: int, ports: list[int] | None, buffer: by
             if family == AF_INET6 and exc.errno in (2, 97):  # ENOENT, EAFNOSUPPORT
                 continue  # a kernel without IPv6 has no IPv6 sockets
             raise
-        except TimeoutError:
-            raise
-        except OSError as exc:
-            raise _error(exc.errno, f"sock_diag dump failed: {exc}") from None
-        except ValueError as exc:  # pragma: no cover
-            raise SockDiagError(f"malformed sock_diag reply: {exc}") from None
