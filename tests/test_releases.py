@@ -298,6 +298,14 @@ def test_num_opens_split_by_share(rlab: Lab, shares: list[str], files: list[int]
     assert counts == (files if series(rlab) >= (4, 23) else before_4_23)
 
 
+def test_num_opens_of_root_split_by_share(rlab: Lab) -> None:
+    """The same split for root, whose uid is 0 (once mistaken for "no uid")."""
+    with _same_user_sessions(rlab, "root", [True, True], [2, 1], [SHARE, SHARE2]) as sessions:
+        rows = listing(rlab)
+        counts = [rows[s.session_id]["NumOpens"] for s in sessions]
+    assert counts == [2, 1]
+
+
 def test_locking_tdb_agrees_with_smbstatus(rlab: Lab) -> None:
     """The share mode entries as samba/locking.py reads them from locking.tdb (before 4.23)
     against that release's own ``smbstatus -L``: the same (smbd, uid, share path) of

@@ -134,13 +134,12 @@ FORMATS = (
 )
 
 
+def _series(name: str) -> tuple[int, int]:
+    return layouts._point(name)[:2]
+
+
 def _alive(since: str, until: str | None, at: tuple[int, int]) -> bool:
     return _series(since) <= at and (until is None or at < _series(until))
-
-
-def _series(name: str) -> tuple[int, int]:
-    major, minor = name.split(".")[:2]
-    return int(major), int(minor)
 
 
 def _layout(fields: tuple, at: tuple[int, int]) -> tuple[dict[str, int], int, int]:
@@ -161,7 +160,7 @@ class _Decoder:
     """The decoder of one release's ``locking.tdb`` values."""
 
     def __init__(self, release: str) -> None:
-        at = layouts._point(release)[:2]
+        at = _series(release)
         if not _series("4.13") <= at < _series("4.23"):
             raise KeyError(release)
         fmt = [f for f in FORMATS if _series(f.name) <= at][-1]
@@ -175,8 +174,7 @@ class _Decoder:
         self.entry = struct.Struct(f"<QIIQ{self.uid_at - 24}xI").unpack_from
         smd = [(n, t) for n, t, since, until in SHARE_MODE_DATA if _alive(since, until, at)]
         self.smd = smd
-        self.token_size = _layout(DELETE_TOKEN, at)[1]
-        self.token_align = _layout(DELETE_TOKEN, at)[2]
+        _, self.token_size, self.token_align = _layout(DELETE_TOKEN, at)
 
     def entries(self, key: bytes, value: bytes) -> tuple[str, list[tuple]]:
         """The servicepath and the entries ((pid, task_id, vnn, unique_id, uid), ...) of
@@ -388,7 +386,8 @@ def split_opens(server: Server, groups: Iterable[tuple[list[SessionGlobal], int]
         return {}
     sids_of_uid: dict[tuple[int, int], set] = defaultdict(set)
     for g in sessions:
-        sids_of_uid[(g.channels[0].server_id.pid, g.uid or -1)].add(g.user_sid_raw)
+        sids_of_uid[(g.channels[0].server_id.pid, -1 if g.uid is None else g.uid)].add(
+            g.user_sid_raw)
     identities: dict[tuple[int, str], tuple[int, int] | None] = {}
     out: dict[int, int] = {}
     for members, count, dirs, uid in candidates:

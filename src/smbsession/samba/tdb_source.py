@@ -440,8 +440,7 @@ class _NumOpens:
         for g in sessions:
             names = of(g.session_global_id)
             if names is not None:
-                sid = g.channels[0].server_id
-                owner = (sid.vnn, sid.pid, g.user_sid_raw)
+                owner = self._owner(g, g.channels[0])
                 group = members.get(owner)
                 if group is not None:
                     group.append(g)
