@@ -400,6 +400,30 @@ def test_problems_are_bounded_but_all_counted(
     assert all("bad magic 0x00000000" in p for p in scan.problems)
 
 
+def test_damaged_chains_do_not_read_the_file_again_and_again(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, read_mode: str
+) -> None:
+    """Every chain damaged: each is read again once, record by record, and the file is
+    read whole at most once (not once more for each damaged chain)."""
+    data = bytearray((FIXTURES / "tdbtool_plain.tdb").read_bytes())
+    heads = chains(bytes(data))
+    for walk in heads.values():
+        struct.pack_into("<I", data, walk[0] + 20, 0)
+    path = write(tmp_path, "zeroed.tdb", bytes(data))
+    sizes: list[int] = []
+    real_pread = os.pread
+
+    def pread(fd: int, size: int, offset: int) -> bytes:
+        sizes.append(size)
+        return real_pread(fd, size, offset)
+
+    monkeypatch.setattr(os, "pread", pread)
+    scan = read_tdb(path)
+    assert scan.skipped == len(heads) > 2
+    whole = sum(1 for size in sizes if size >= len(data))
+    assert whole == (1 if read_mode == "whole file" else 0)
+
+
 def test_a_chain_repaired_before_the_re_read_is_read_whole(tmp_path: Path) -> None:
     """What happens when smbd finishes a write between the two reads of a chain."""
     data = (FIXTURES / "python_volatile_dead.tdb").read_bytes()

@@ -250,6 +250,9 @@ class _Reader:
         self.guess = _FIRST_GUESS
         self.end = 0
         self.image: bytes | None = None
+        #: Whether restat() takes the file whole (until a re-read: then records are read
+        #: one by one, fresh, and a damaged chain costs no second copy of the file).
+        self.whole = True
         self.restat()
 
     @classmethod
@@ -271,7 +274,7 @@ class _Reader:
         """Read the file size again, and a small file's bytes; they bound every offset
         and every chain walk."""
         size = os.fstat(self.fd).st_size
-        self.image = os.pread(self.fd, size, 0) if size <= _IMAGE_MAX else None
+        self.image = os.pread(self.fd, size, 0) if self.whole and size <= _IMAGE_MAX else None
         if self.image is not None:
             size = len(self.image)
         self.end = max(size - self.layout.base, 0)
@@ -440,6 +443,7 @@ def _prepare_reread(reader: _Reader, report: _Problems) -> str | None:
     if not report.reread:
         report.reread = True
         time.sleep(_RETRY_PAUSE)
+    reader.whole = False
     reader.restat()
     return reader.same_file()
 
