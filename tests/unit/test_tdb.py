@@ -400,6 +400,33 @@ def test_problems_are_bounded_but_all_counted(
     assert all("bad magic 0x00000000" in p for p in scan.problems)
 
 
+def test_a_key_in_two_chains_is_returned_once(tmp_path: Path) -> None:
+    """A record whose header was written for one key and whose key bytes are still
+    another's (libtdb writes them apart) sits in the wrong chain: the key the scan has
+    already read is not returned a second time, and the scan says so."""
+    data = (FIXTURES / "tdbtool_plain.tdb").read_bytes()
+    order, base, _ = layout(data)
+    walks = chains(data)
+
+    def key_of(offset: int) -> bytes:
+        key_len = struct.unpack_from(order + "I", data, base + offset + 8)[0]
+        return data[base + offset + 24:base + offset + 24 + key_len]
+
+    first, *others = sorted(walks)
+    taken = key_of(walks[first][0])
+    bucket = next(b for b in others if len(key_of(walks[b][0])) == len(taken))
+    target = walks[bucket][0]
+    torn = bytearray(data)
+    torn[base + target + 24:base + target + 24 + len(taken)] = taken
+    scan = read_tdb(write(tmp_path, "torn.tdb", bytes(torn)))
+    keys = [r.key for r in scan.records]
+    assert keys.count(taken) == 1 and len(keys) == len(set(keys))
+    # the torn record's chain stops there; every other chain is read whole
+    expected = {key_of(o) for b, walk in walks.items() if b != bucket for o in walk}
+    assert set(keys) == expected
+    assert scan.skipped == 1 and "read twice in one scan" in scan.problems[0]
+
+
 def test_damaged_chains_do_not_read_the_file_again_and_again(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, read_mode: str
 ) -> None:

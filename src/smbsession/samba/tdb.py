@@ -302,11 +302,14 @@ class _Reader:
         table = self.read(min(4 * lay.hash_size, room), lay.base + HEADER_SIZE + 4)
         return struct.unpack_from(f"{lay.order}{len(table) // 4}I", table)
 
-    def chain(self, bucket: int, offset: int) -> tuple[list[TdbRecord], str | None]:
+    def chain(self, bucket: int, offset: int,
+              keys: set[bytes]) -> tuple[list[TdbRecord], str | None]:
         """Walk one chain: its live records, and why the walk stopped early (or None).
 
         Every record returned has passed the checks; the walk stops at the first record
-        that fails one.
+        that fails one. ``keys`` holds the keys the scan has returned so far, this walk's
+        included: a key seen twice (in this chain or another) means a record changed
+        while it was read (its header and its key were written apart).
         """
         read = self.read
         unpack = self.unpack
@@ -320,7 +323,6 @@ class _Reader:
         append = records.append
         problem = None
         offsets: set[int] = set()
-        keys: set[bytes] = set()
         while offset:
             if offset < low or offset + RECORD_HEADER_SIZE > end or offset & 3:
                 problem = (
@@ -372,7 +374,8 @@ class _Reader:
                 key_end = RECORD_HEADER_SIZE + key_len
                 key = chunk[RECORD_HEADER_SIZE:key_end]
                 if key in keys:
-                    problem = f"chain {bucket}: holds key {key.hex()} twice (changed while read)"
+                    problem = (f"chain {bucket}: key {key.hex()} was read twice in one scan "
+                               "(changed while read)")
                     break
                 keys.add(key)
                 record = new(TdbRecord)
@@ -408,6 +411,7 @@ def _chains(path: str, report: _Problems) -> Iterator[list[TdbRecord]]:
     Raises TdbFormatError (before yielding anything) if the file is not a TDB.
     """
     reader = _Reader.open(path)
+    keys: set[bytes] = set()
     try:
         heads = reader.heads()
         declared = reader.layout.hash_size
@@ -415,9 +419,10 @@ def _chains(path: str, report: _Problems) -> Iterator[list[TdbRecord]]:
         while True:
             # (compress: a Samba 4.25 database has 10,007 buckets, most of them empty)
             for bucket in compress(range(start, len(heads)), heads[start:]):
-                records, problem = reader.chain(bucket, heads[bucket])
+                records, problem = reader.chain(bucket, heads[bucket], keys)
                 if problem is not None:
-                    records, problem = _reread_chain(reader, report, bucket, records, problem)
+                    records, problem = _reread_chain(reader, report, bucket, records, problem,
+                                                     keys)
                     if problem is not None:
                         report.add(problem)
                 if records:
@@ -449,9 +454,11 @@ def _prepare_reread(reader: _Reader, report: _Problems) -> str | None:
 
 
 def _reread_chain(
-    reader: _Reader, report: _Problems, bucket: int, records: list[TdbRecord], problem: str
+    reader: _Reader, report: _Problems, bucket: int, records: list[TdbRecord], problem: str,
+    keys: set[bytes],
 ) -> tuple[list[TdbRecord], str | None]:
-    """Walk a chain that failed a check once more, from a fresh read of its head."""
+    """Walk a chain that failed a check once more, from a fresh read of its head
+    (``keys``: the scan's keys, from which the first walk's are taken out)."""
     changed = _prepare_reread(reader, report)
     if changed is not None:
         return records, f"{problem}; not read again: {changed}"
@@ -460,7 +467,8 @@ def _reread_chain(
     if len(raw) < 4:
         return records, f"{problem}; not read again: the file now ends before its head"
     (head,) = struct.unpack(lay.order + "I", raw)
-    return reader.chain(bucket, head) if head else ([], None)
+    keys.difference_update(record.key for record in records)
+    return reader.chain(bucket, head, keys) if head else ([], None)
 
 
 def read_tdb(path: str | os.PathLike[str]) -> TdbScan:
